@@ -1,0 +1,124 @@
+"""Sphinx extension for the course website.
+
+* ``{chapter-header} <chapter>``: the box at the top of every chapter page (objectives, prerequisites,
+  times, exercise links), generated from ``book/<chapter>/chapter.yml``.
+* ``{syllabus}``: the instructors' table over all chapters, generated from the same files.
+* Sets up the kernels the build starts: ``COURSE_BOOK_BUILD=1`` and the IPython profile that turns
+  plotly figures into HTML (``book/_ipython``); loads the vendored plotly.js once per page.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from docutils import nodes
+from docutils.statemachine import StringList
+from sphinx.application import Sphinx
+from sphinx.util.docutils import SphinxDirective
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from course_utils.authoring import chapter_dirs, colab_url, load_chapter_meta  # noqa: E402
+
+
+def _minutes(m: int) -> str:
+    return f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{m} min"
+
+
+def _parse(directive: SphinxDirective, text: str) -> list[nodes.Node]:
+    container = nodes.container()
+    directive.state.nested_parse(StringList(text.splitlines(), source=directive.get_source_info()[0]),
+                                 directive.content_offset, container)
+    return container.children
+
+
+class ChapterHeader(SphinxDirective):
+    required_arguments = 1
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        chapter = self.arguments[0]
+        meta = load_chapter_meta(ROOT / "book" / chapter)
+        self.env.note_dependency(str(ROOT / "book" / chapter / "chapter.yml"))
+        lines = [":::{admonition} About this chapter", ":class: tip", ""]
+        lines.append(f"**Reading** {_minutes(meta['reading_minutes'])} · "
+                     f"**Exercises** {_minutes(meta['exercise_minutes'])} "
+                     f"({meta['n_exercises']} exercises) · **Run time** CPU: {meta['cpu_runtime']}; "
+                     f"GPU: {meta['gpu_runtime']}")
+        lines += ["", "**After this chapter you can**", ""] + [f"- {o}" for o in meta["objectives"]]
+        lines += ["", "**Prerequisites**: " + "; ".join(meta["prerequisites"])]
+        if meta["has_exercises"]:
+            ex = f"exercises/{chapter}.ipynb"
+            lines += ["", f"**Exercises**: [open in Colab]({colab_url(ROOT, ex)}) · "
+                      f"{{download}}`download the notebook </{ex}>` · run locally with `make lab`; "
+                      f"grade with `python -m course_utils.grade {ex}`. The answer key is "
+                      f"`solutions/{chapter}.ipynb` (see [For instructors](/book/instructors))."]
+        lines.append(":::")
+        return _parse(self, "\n".join(lines))
+
+
+class Syllabus(SphinxDirective):
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        rows = []
+        total_read = total_ex = 0
+        for d in chapter_dirs(ROOT):
+            if not (d / "index.py").exists():
+                continue
+            self.env.note_dependency(str(d / "chapter.yml"))
+            m = load_chapter_meta(d)
+            total_read += m["reading_minutes"]
+            total_ex += m["exercise_minutes"]
+            objectives = "<br>".join(m["objectives"])
+            rows.append([f"{m['number']}. [{m['short_title']}](/book/{m['chapter']}/index)", objectives,
+                         "<br>".join(m["prerequisites"]), _minutes(m["reading_minutes"]),
+                         f"{_minutes(m['exercise_minutes'])}<br>({m['n_exercises']} exercises)",
+                         m["cpu_runtime"], m["gpu_runtime"]])
+        head = ["Chapter", "Learning objectives", "Prerequisites", "Reading", "Exercises", "CPU run time",
+                "GPU run time"]
+
+        def row(cells: list[str]) -> str:
+            return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+        table = [row(head), row(["---"] * len(head))] + [row(r) for r in rows]
+        summary = (f"\nIn total: {len(rows)} chapters, {_minutes(total_read)} of reading and "
+                   f"{_minutes(total_ex)} of exercises.")
+        return _parse(self, "\n".join(table) + "\n" + summary)
+
+
+def _dedupe_scripts(app: Sphinx, pagename: str, templatename: str, context: dict, doctree: object) -> None:
+    """Drop repeated <script> entries: sphinx-thebe's inline configuration is otherwise added twice and
+    the second copy throws "Identifier 'THEBE_JS_URL' has already been declared" in every page."""
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for js in context.get("script_files", []):
+        key = (str(getattr(js, "filename", js) or ""), str(getattr(js, "attributes", {}).get("body", "")))
+        if key not in seen:
+            seen.add(key)
+            unique.append(js)
+    context["script_files"][:] = unique
+
+
+def setup(app: Sphinx) -> dict[str, object]:
+    # Kernels started by the build inherit these: figures render as HTML, widgets explore statically.
+    os.environ["COURSE_BOOK_BUILD"] = "1"
+    os.environ["IPYTHONDIR"] = str(ROOT / "book" / "_ipython")
+    os.environ.setdefault("COURSE_SCALE", "cpu")
+    app.add_directive("chapter-header", ChapterHeader)
+    app.add_directive("syllabus", Syllabus)
+    app.connect("html-page-context", _dedupe_scripts, priority=100)
+    # plotly.js before require.js (priority < 500): loaded after require.js it would register as an
+    # anonymous AMD module and never define window.Plotly.
+    app.add_js_file("vendor/plotly.min.js", priority=200)
+    # The widget manager resolves its icon fonts against require.js's baseUrl (by default the page's
+    # folder). A global `require` defined before require.js loads is read as its configuration:
+    # point baseUrl at the vendored copy, computed from the page's depth (works under any URL prefix).
+    app.add_js_file(None, priority=201, body=(
+        "var require = {baseUrl: new URL((document.documentElement.dataset.content_root || '')"
+        " + '_static/vendor/', document.baseURI).href};"))
+    return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}

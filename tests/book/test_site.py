@@ -1,0 +1,122 @@
+"""The built website: zero warnings, every page present, figures in the HTML, nothing from a CDN."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from course_utils.authoring import chapter_dirs, load_chapter_meta
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.book
+
+
+def toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [c["file"] for c in part.get("chapters", [])]
+    return files
+
+
+def page_html(site, doc: str) -> str:
+    return (site.html / f"{doc}.html").read_text(encoding="utf-8")
+
+
+def test_build_succeeds_with_zero_warnings(site):
+    assert site.returncode == 0, f"book build failed:\n{site.log[-6000:]}"
+    warnings = [ln for ln in site.log.splitlines() if "WARNING:" in ln and "[IPKernelApp]" not in ln]
+    assert not warnings, "Sphinx warnings:\n" + "\n".join(warnings)
+
+
+def test_every_toc_page_is_built(site):
+    missing = [f for f in toc_files() if not (site.html / f"{f}.html").exists()]
+    assert not missing, f"pages in _toc.yml without HTML: {missing}"
+
+
+def test_every_chapter_is_in_the_toc():
+    files = set(toc_files())
+    chapters = [d.name for d in chapter_dirs(ROOT) if (d / "index.py").exists()]
+    assert chapters, "no chapter found under book/"
+    absent = [c for c in chapters if f"book/{c}/index" not in files]
+    assert not absent, f"chapters missing from _toc.yml: {absent}"
+
+
+def test_no_page_executed_with_errors(site):
+    reports = list((site.html / "reports").glob("*.err.log")) if (site.html / "reports").exists() else []
+    assert not reports, "notebook errors: " + ", ".join(r.name for r in reports)
+
+
+def _executed_plotly_outputs(site, doc: str) -> int:
+    nb_path = site.build / "jupyter_execute" / f"{doc}.ipynb"
+    if not nb_path.exists():
+        return 0
+    nb = json.loads(nb_path.read_text())
+    n = 0
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            html = "".join(data.get("text/html", []))
+            if "application/vnd.plotly.v1+json" in data or "Plotly.newPlot" in html:
+                n += 1
+    return n
+
+
+def test_every_plotly_figure_is_in_the_html(site):
+    """Headless execution alone emits plotly JSON that myst-nb drops; the build's renderer must turn
+    every figure into HTML, and the page must contain each one."""
+    checked = 0
+    for doc in toc_files():
+        expected = _executed_plotly_outputs(site, doc)
+        html = page_html(site, doc)
+        assert html.count("Plotly.newPlot(") >= expected, f"{doc}: {expected} figures executed, fewer in the HTML"
+        checked += expected
+    assert checked > 0, "no plotly figure anywhere in the book: the check would be vacuous"
+
+
+def test_plotly_js_loaded_once_per_page_not_inlined(site):
+    for doc in toc_files():
+        html = page_html(site, doc)
+        assert len(re.findall(r'<script[^>]+vendor/plotly\.min\.js', html)) == 1, doc
+        # plotly.js inlined would carry its licence banner and weigh megabytes
+        assert "plotly.js v" not in html and len(html) < 3_000_000, f"{doc}: plotly.js seems inlined"
+
+
+def test_no_script_or_stylesheet_from_the_network(site):
+    for doc in toc_files():
+        html = page_html(site, doc)
+        remote = re.findall(r'<(?:script|link)[^>]+(?:src|href)="(https?://[^"]+)"', html)
+        remote = [u for u in remote if not u.endswith((".ipynb",)) and "colab.research" not in u]
+        assert not remote, f"{doc} loads from the network: {remote}"
+        if "mathjax" in html.lower() and 'class="math' in html:
+            assert "_static/vendor/mathjax/tex-chtml.js" in html, f"{doc}: MathJax is not the vendored copy"
+
+
+def test_widget_state_is_embedded(site):
+    html = page_html(site, "book/ch00_warmup/index")
+    assert "application/vnd.jupyter.widget-state+json" in html
+    assert "vendor/embed-amd.js" in html and "vendor/require.min.js" in html
+
+
+def test_chapter_headers_and_syllabus_come_from_metadata(site):
+    syllabus = page_html(site, "book/instructors")
+    for d in chapter_dirs(ROOT):
+        if not (d / "index.py").exists():
+            continue
+        meta = load_chapter_meta(d)
+        page = page_html(site, f"book/{d.name}/index")
+        first = meta["objectives"][0].split("`")[0][:40]
+        assert first in page, f"{d.name}: objectives missing from the chapter header"
+        assert f"({meta['n_exercises']} exercises)" in page
+        assert meta["short_title"] in syllabus and first in syllabus, f"{d.name} missing from the syllabus"
+
+
+def test_notebook_pages_have_colab_launch_and_ipynb_download(site):
+    for d in chapter_dirs(ROOT):
+        html = page_html(site, f"book/{d.name}/index")
+        assert f"colab.research.google.com/github/" in html and f"book/{d.name}/index.ipynb" in html
+        assert re.search(r'href="[^"]*\.ipynb"', html), f"{d.name}: no .ipynb download link"
