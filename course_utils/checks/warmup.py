@@ -120,6 +120,8 @@ def check_top_k_examples(top_k_examples: Callable[..., Any]) -> None:
         acts = torch.randperm(40 * 6, generator=g).reshape(40, 6).to(dt) / 10 - 10
         cases.append(Case(dict(acts=acts.to(dev), k=5)))
         cases.append(Case(dict(acts=acts[:12].to(dev), k=1)))
+        # values in [-12, 12]: ranking by |a| would mix in large negative pre-activations
+        cases.append(Case(dict(acts=(acts - 2).to(dev), k=6)))
     mistakes = [
         Mistake("you took the k smallest activations: use largest=True (the default) in topk",
                 lambda acts, k: tuple(acts.topk(k, dim=0, largest=False))),

@@ -1,0 +1,38 @@
+"""`make bench`: the registry validates names, and the runner writes its figures to a file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from course_utils import bench
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_benchmark_names_are_validated():
+    with pytest.raises(ValueError, match="look like 'ch02/tms_speed'"):
+        bench.benchmark("no_slash")
+
+
+def test_duplicate_registration_is_an_error():
+    bench.benchmark("test/dup")(lambda: {"x": 1})
+    with pytest.raises(ValueError, match="registered twice"):
+        bench.benchmark("test/dup")(lambda: {"x": 2})
+
+
+@pytest.mark.slow
+def test_runner_times_notebooks_and_writes_results(tmp_path):
+    assert bench.main(["-k", "ch00_warmup/*", "--root", str(ROOT), "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "results.json").read_text())
+    res = data["results"]
+    assert set(res) == {"ch00_warmup/page_seconds", "ch00_warmup/solutions_seconds"}
+    assert all(r["seconds"] > 0 for r in res.values())
+    assert "ch00_warmup/page_seconds" in (tmp_path / "results.md").read_text()
+
+
+def test_runner_reports_no_match(tmp_path, capsys):
+    assert bench.main(["-k", "nothing/*", "--root", str(ROOT), "--out", str(tmp_path)]) == 1
+    assert "no benchmark matches" in capsys.readouterr().err
