@@ -65,8 +65,8 @@ class Syllabus(SphinxDirective):
     has_content = False
 
     def run(self) -> list[nodes.Node]:
-        rows = []
-        total_read = total_ex = 0
+        rows, objectives = [], []
+        total_read = total_ex = n_ex = 0
         for d in chapter_dirs(ROOT):
             if not (d / "index.py").exists():
                 continue
@@ -74,21 +74,22 @@ class Syllabus(SphinxDirective):
             m = load_chapter_meta(d)
             total_read += m["reading_minutes"]
             total_ex += m["exercise_minutes"]
-            objectives = "<br>".join(m["objectives"])
-            rows.append([f"{m['number']}. [{m['short_title']}](/book/{m['chapter']}/index)", objectives,
-                         "<br>".join(m["prerequisites"]), _minutes(m["reading_minutes"]),
-                         f"{_minutes(m['exercise_minutes'])}<br>({m['n_exercises']} exercises)",
-                         m["cpu_runtime"], m["gpu_runtime"]])
-        head = ["Chapter", "Learning objectives", "Prerequisites", "Reading", "Exercises", "CPU run time",
-                "GPU run time"]
+            n_ex += m["n_exercises"]
+            link = f"[{m['number']}. {m['short_title']}](/book/{m['chapter']}/index)"
+            rows.append([link, _minutes(m["reading_minutes"]),
+                         f"{_minutes(m['exercise_minutes'])} ({m['n_exercises']} exercises)",
+                         m["cpu_runtime"], m["gpu_runtime"], "; ".join(m["prerequisites"])])
+            objectives += [f"**{link}**", ""] + [f"- {o}" for o in m["objectives"]] + [""]
+        head = ["Chapter", "Reading", "Exercises", "CPU run time", "GPU run time", "Prerequisites"]
 
         def row(cells: list[str]) -> str:
             return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
         table = [row(head), row(["---"] * len(head))] + [row(r) for r in rows]
-        summary = (f"\nIn total: {len(rows)} chapters, {_minutes(total_read)} of reading and "
-                   f"{_minutes(total_ex)} of exercises.")
-        return _parse(self, "\n".join(table) + "\n" + summary)
+        summary = (f"In total: {len(rows)} chapters, {_minutes(total_read)} of reading and "
+                   f"{_minutes(total_ex)} of exercises ({n_ex} exercises).")
+        text = "\n".join(table) + "\n\n" + summary + "\n\n**Learning objectives**\n\n" + "\n".join(objectives)
+        return _parse(self, text)
 
 
 def _dedupe_scripts(app: Sphinx, pagename: str, templatename: str, context: dict, doctree: object) -> None:
