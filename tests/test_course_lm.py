@@ -1,0 +1,92 @@
+"""The course-LM pipeline on a tiny configuration: tokenizer, training, save/load with checksums,
+encoding limits and greedy completion. (The shipped full-size model and its reproduction tests
+arrive with issue 6; these tests protect the machinery it will use.)"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from course_utils import course_lm as lm
+from course_utils.corpus import load_corpus
+
+TINY = lm.CourseLMConfig(n_layers=1, d_model=32, n_heads=2, d_head=16, d_mlp=64, n_ctx=32, d_vocab=320)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    texts = [f.text for f in load_corpus("validation")][:10]
+    tok = lm.train_tokenizer(texts, vocab_size=TINY.d_vocab)
+    ids = torch.tensor([i for t in texts for i in tok.encode(t).ids])
+    tr, va = ids[: int(0.9 * len(ids))], ids[int(0.9 * len(ids)):]
+    tcfg = lm.TrainConfig(steps=30, batch_size=8, lr=1e-2, warmup_steps=5, eval_every=30)
+    model, log = lm.train_model(TINY, tcfg, tr, va, progress=False)
+    out = tmp_path_factory.mktemp("lm")
+    lm.save_course_lm(model, tok, TINY, tcfg, log, out)
+    return {"model": model, "tok": tok, "log": log, "dir": out, "train": tr, "val": va}
+
+
+def test_tokenizer_round_trips_source_text(tiny):
+    text = "def f(x):\n    return x  # ünïcode\n"
+    assert tiny["tok"].decode(tiny["tok"].encode(text).ids) == text
+    assert tiny["tok"].token_to_id(lm.EOT) == 0
+
+
+def test_training_reduces_loss_below_the_unigram_baseline(tiny):
+    log = tiny["log"]
+    assert log["train_loss"][-1] < log["train_loss"][0] - 0.5
+    base = lm.ngram_baselines(tiny["train"], tiny["val"], TINY.d_vocab)
+    assert base["bigram"] < base["unigram"]
+    assert log["val_loss"][-1] < base["unigram"] + 0.5
+
+
+def test_save_load_round_trip_is_exact(tiny):
+    model, tok = lm.load_course_lm(path=tiny["dir"])
+    x = torch.randint(0, TINY.d_vocab, (2, TINY.n_ctx))
+    assert torch.equal(model(x), tiny["model"](x))
+    assert tok.encode("import os").ids == tiny["tok"].encode("import os").ids
+
+
+def test_corrupted_weights_are_rejected(tiny, tmp_path):
+    import shutil
+
+    d = tmp_path / "bad"
+    shutil.copytree(tiny["dir"], d)
+    blob = bytearray((d / "model.safetensors").read_bytes())
+    blob[-1] ^= 0xFF
+    (d / "model.safetensors").write_bytes(bytes(blob))
+    with pytest.raises(lm.CourseLMError, match="does not match its checksum"):
+        lm.load_course_lm(path=d)
+    (d / "config.json").unlink()
+    with pytest.raises(lm.CourseLMError, match="config.json is missing"):
+        lm.load_course_lm(path=d)
+
+
+def test_encode_rejects_empty_and_too_long_text(tiny):
+    with pytest.raises(ValueError, match="empty"):
+        lm.encode(tiny["tok"], "")
+    with pytest.raises(ValueError, match="context is 32"):
+        lm.encode(tiny["tok"], "x = 1\n" * 100, n_ctx=32)
+    with pytest.raises(TypeError, match="must be a str"):
+        lm.encode(tiny["tok"], 5)  # type: ignore[arg-type]
+
+
+def test_greedy_completion_is_deterministic(tiny):
+    a = lm.complete(tiny["model"], tiny["tok"], "def ", max_new_tokens=5)
+    b = lm.complete(tiny["model"], tiny["tok"], "def ", max_new_tokens=5)
+    assert a == b and isinstance(a, str)
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        lm.complete(tiny["model"], tiny["tok"], "def ", max_new_tokens=0)
+
+
+def test_bad_training_arguments(tiny):
+    with pytest.raises(ValueError, match="steps and batch_size must be positive"):
+        lm.train_model(TINY, lm.TrainConfig(steps=0), tiny["train"], tiny["val"])
+    with pytest.raises(ValueError, match="vocab_size must be at least 300"):
+        lm.train_tokenizer(["x"], vocab_size=10)
+
+
+def test_log_is_json_serialisable(tiny):
+    json.dumps(tiny["log"])
