@@ -268,7 +268,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=TrainConfig.steps)
     parser.add_argument("--out", type=Path, default=MODEL_DIR)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (the shipped model used 1, which makes runs repeatable)")
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
     texts = [f.text for f in load_corpus("train")]
     t0 = time.perf_counter()
     tokenizer = train_tokenizer(texts, CourseLMConfig.d_vocab)

@@ -193,3 +193,51 @@ def align_to_tokens(labels: CharLabels, spans: Sequence[tuple[int, int]], concep
         v = values[a:b][keep]
         out[i] = v.sum() * 2 > len(v)
     return out
+
+
+@dataclass
+class TokenLabels:
+    """Concepts per BPE token of a text: ``values[concept]`` is a bool array over ``tokens``."""
+
+    tokens: list[str]
+    spans: list[tuple[int, int]]
+    values: dict[str, np.ndarray]
+
+
+def token_labels(text: str, tokenizer, names: Sequence[str] | None = None) -> TokenLabels:
+    """Label each token of ``text`` (tokenised by a ``tokenizers.Tokenizer``) with every concept in
+    ``names`` (default: all of :func:`concepts`), by the majority rule of :func:`align_to_tokens`."""
+    lab = char_labels(text)
+    enc = tokenizer.encode(text)
+    spans = [tuple(s) for s in enc.offsets]
+    names = list(concepts() if names is None else names)
+    return TokenLabels([text[a:b] for a, b in spans], spans,  # type: ignore[misc]
+                       {c: align_to_tokens(lab, spans, c) for c in names})
+
+
+def score_units(acts: np.ndarray, labels: dict[str, np.ndarray], threshold: float | np.ndarray | None = None
+                ) -> dict[str, np.ndarray]:
+    """Precision, recall and F1 of "unit fires" against "concept holds", for every unit and concept.
+
+    ``acts: [n_tokens, n_units]``; ``labels[c]: [n_tokens]`` bools. A unit fires on a token when its
+    activation exceeds ``threshold`` (default: per unit, half of its maximum over these tokens). Returns
+    arrays ``[n_units, n_concepts]`` under ``"precision"``, ``"recall"``, ``"f1"`` and the concept names.
+    """
+    acts = np.asarray(acts, dtype=np.float64)
+    if acts.ndim != 2:
+        raise ValueError(f"acts must be [n_tokens, n_units], got shape {acts.shape}")
+    if not labels:
+        raise ValueError("labels must hold at least one concept")
+    for c, v in labels.items():
+        if np.asarray(v).shape != (acts.shape[0],):
+            raise ValueError(f"labels[{c!r}] has shape {np.asarray(v).shape}, expected ({acts.shape[0]},)")
+    if threshold is None:
+        threshold = 0.5 * np.maximum(acts.max(0), 1e-12)
+    fires = acts > threshold  # [tokens, units]
+    names = list(labels)
+    holds = np.stack([np.asarray(labels[c], bool) for c in names], 1)  # [tokens, concepts]
+    tp = fires.T.astype(np.float64) @ holds.astype(np.float64)  # [units, concepts]
+    precision = tp / np.maximum(fires.sum(0)[:, None], 1)
+    recall = tp / np.maximum(holds.sum(0)[None, :], 1)
+    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+    return {"precision": precision, "recall": recall, "f1": f1, "concepts": np.array(names)}

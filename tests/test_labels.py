@@ -107,3 +107,36 @@ def test_labels_whole_corpus_file():
     lab = char_labels(f.text)
     assert lab.in_string.any() and lab.in_comment.any() or lab.in_docstring.any()
     assert np.all(lab.bracket_depth >= 0)
+
+
+def test_token_labels_on_real_bpe_tokens_that_straddle_boundaries():
+    from course_utils.corpus import load_corpus
+    from course_utils.course_lm import train_tokenizer
+    from course_utils.labels import token_labels
+
+    tok = train_tokenizer([f.text for f in load_corpus("validation")][:20], vocab_size=600)
+    text = 'x = f"a{b}c"  # note\nif (y and\n        z):\n    pass\n'
+    tl = token_labels(text, tok, ["in_string", "in_comment", "bracket>=1", "token:keyword"])
+    assert "".join(tl.tokens) == text, "spans cover the text exactly"
+    by_tok = dict(zip(tl.tokens, tl.values["in_comment"]))
+    assert by_tok.get(" note", True) and not by_tok.get("x", False)
+    for t, s, kw in zip(tl.tokens, tl.spans, tl.values["token:keyword"]):
+        if t.strip() in ("if", "and", "pass"):
+            assert kw, f"{t!r} should be a keyword"
+    # the newline+indent token inside the parenthesis is whitespace: judged on all its characters
+    inside = [v for t, v in zip(tl.tokens, tl.values["bracket>=1"]) if t.strip() == "z"]
+    assert inside == [True]
+
+
+def test_score_units_precision_recall_f1():
+    from course_utils.labels import score_units
+
+    acts = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.0, 0.0]])
+    labels = {"a": np.array([True, True, False, False]), "b": np.array([False, True, True, True])}
+    s = score_units(acts, labels)
+    assert s["f1"][0, 0] == 1.0  # unit 0 is exactly concept a
+    assert np.isclose(s["precision"][1, 1], 1.0) and np.isclose(s["recall"][1, 1], 2 / 3)
+    with pytest.raises(ValueError, match="expected \\(4,\\)"):
+        score_units(acts, {"a": np.array([True])})
+    with pytest.raises(ValueError, match="n_tokens, n_units"):
+        score_units(acts[0], labels)
