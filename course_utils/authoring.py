@@ -255,11 +255,13 @@ def _cell_id(key: str, i: int) -> str:
     return hashlib.sha1(f"{key}:{i}".encode()).hexdigest()[:12]
 
 
-def chapter_number(chapter: str) -> int:
-    m = re.match(r"ch(\d+)_", chapter)
+def chapter_number(chapter: str) -> str:
+    """'ch01_topic' -> '1'; appendices 'appA_topic' -> 'A'."""
+    m = re.match(r"(?:ch(\d+)|app([A-Z]))_", chapter)
     if not m:
-        raise SourceError(f"chapter folder names look like 'ch01_topic', got {chapter!r}")
-    return int(m.group(1))
+        raise SourceError(f"chapter folder names look like 'ch01_topic' (or 'appA_topic' for an appendix), "
+                          f"got {chapter!r}")
+    return str(int(m.group(1))) if m.group(1) else m.group(2)
 
 
 def render(path: Path, kind: Kind, root: Path) -> nbformat.NotebookNode:
@@ -354,7 +356,10 @@ def load_chapter_meta(chapter_dir: Path) -> dict[str, Any]:
 
 
 def chapter_dirs(root: Path) -> list[Path]:
-    return sorted(p.parent for p in (Path(root) / "book").glob("ch*_*/chapter.yml"))
+    """Chapter folders in reading order: chapters by number, then appendices by letter."""
+    book = Path(root) / "book"
+    dirs = [p.parent for p in book.glob("ch*_*/chapter.yml")] + [p.parent for p in book.glob("app*_*/chapter.yml")]
+    return sorted(dirs, key=lambda d: (d.name.startswith("app"), d.name))
 
 
 def targets(root: Path) -> list[tuple[Path, Kind, Path]]:

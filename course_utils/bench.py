@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-k", default="*", help="glob over benchmark names, e.g. 'ch02/*'")
     parser.add_argument("--root", type=Path, default=Path.cwd())
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--list", action="store_true", help="list the matching benchmarks without running them")
     args = parser.parse_args(argv)
     load_benchmarks(args.root)
     todo = {**registered(), **notebook_benchmarks(args.root)}
@@ -102,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     if not todo:
         print(f"no benchmark matches {args.k!r}", file=sys.stderr)
         return 1
+    if args.list:
+        print("\n".join(todo))
+        return 0
     machine = {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
                "threads": torch.get_num_threads(), "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
     results: dict[str, Result] = {}
@@ -123,4 +127,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Run through the importable module: benchmark files register with `course_utils.bench`, which is a
+    # different module object from this `__main__`.
+    from course_utils.bench import main as _main
+
+    raise SystemExit(_main())

@@ -36,3 +36,17 @@ def test_runner_times_notebooks_and_writes_results(tmp_path):
 def test_runner_reports_no_match(tmp_path, capsys):
     assert bench.main(["-k", "nothing/*", "--root", str(ROOT), "--out", str(tmp_path)]) == 1
     assert "no benchmark matches" in capsys.readouterr().err
+
+
+def test_command_line_entry_point_sees_registered_benchmarks():
+    """`python -m course_utils.bench` must see what benchmarks/*.py register (running as __main__ once
+    gave it a registry of its own, and every chapter benchmark went missing)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "course_utils.bench", "--list", "--root", str(ROOT)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    names = out.stdout.split()
+    assert out.returncode == 0, out.stderr
+    assert any(n.startswith("ch03/") for n in names), names
+    assert "ch00_warmup/page_seconds" in names
