@@ -347,6 +347,10 @@ def load_chapter_meta(chapter_dir: Path) -> dict[str, Any]:
             raise SourceError(f"{path}: missing required field {key!r}")
         if not isinstance(meta[key], typ):
             raise SourceError(f"{path}: field {key!r} must be a {typ.__name__}, got {type(meta[key]).__name__}")
+        if typ is list and not all(isinstance(item, str) for item in meta[key]):
+            bad = next(item for item in meta[key] if not isinstance(item, str))
+            raise SourceError(f"{path}: every item of {key!r} must be a string; {bad!r} is not (quote items "
+                              "that contain ': ')")
     meta["chapter"] = Path(chapter_dir).name
     meta["number"] = chapter_number(meta["chapter"])
     ex = Path(chapter_dir) / "exercises.py"

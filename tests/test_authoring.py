@@ -113,3 +113,16 @@ def test_cli_check_reports_drift(tmp_path, capsys):
     nb.write_text(nb.read_text().replace("Exercise 0.1", "Exercise 0.9"))
     assert authoring.main(["check", "--root", str(tmp_path)]) == 1
     assert "exercises/ch00_warmup.ipynb differs" in capsys.readouterr().err
+
+
+def test_chapter_metadata_items_must_be_strings(tmp_path):
+    d = tmp_path / "ch09_test"
+    d.mkdir()
+    (d / "chapter.yml").write_text(
+        "title: T\nshort_title: T\nobjectives: [a]\nprerequisites:\n  - Linear algebra: dot products\n"
+        "reading_minutes: 1\nexercise_minutes: 1\ncpu_runtime: x\ngpu_runtime: y\n")
+    with pytest.raises(SourceError, match="quote items"):
+        authoring.load_chapter_meta(d)
+    (d / "chapter.yml").write_text("title: T\n")
+    with pytest.raises(SourceError, match="missing required field 'short_title'"):
+        authoring.load_chapter_meta(d)
