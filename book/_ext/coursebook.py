@@ -68,7 +68,7 @@ class Syllabus(SphinxDirective):
         rows, objectives = [], []
         total_read = total_ex = n_ex = 0
         for d in chapter_dirs(ROOT):
-            if not (d / "index.py").exists():
+            if f"book/{d.name}/index" not in self.env.found_docs:  # only chapters the book contains
                 continue
             self.env.note_dependency(str(d / "chapter.yml"))
             m = load_chapter_meta(d)

@@ -52,12 +52,15 @@ def test_no_page_executed_with_errors(site):
 
 
 def _executed_plotly_outputs(site, doc: str) -> int:
-    nb_path = site.build / "jupyter_execute" / f"{doc}.ipynb"
-    if not nb_path.exists():
+    """Figures in the page's executed outputs, read from the build's execution cache."""
+    from jupyter_cache import get_cache
+
+    source = ROOT / f"{doc}.ipynb"
+    if not source.exists():
         return 0
-    nb = json.loads(nb_path.read_text())
+    _, nb = get_cache(site.build / ".jupyter_cache").merge_match_into_file(source)
     n = 0
-    for cell in nb["cells"]:
+    for cell in nb.cells:
         for out in cell.get("outputs", []):
             data = out.get("data", {})
             html = "".join(data.get("text/html", []))
