@@ -209,9 +209,10 @@ def colab_url(root: Path, rel_path: str) -> str:
     return f"https://colab.research.google.com/github/{s['org']}/{s['repo']}/blob/{s['branch']}/{rel_path}"
 
 
-def setup_cell_source(root: Path) -> str:
+def setup_cell_source(root: Path, extras: list[str] | None = None) -> str:
     s = _repo_settings(root)
-    spec = f"polysemanticity-course @ git+{s['url']}@v{s['version']}"
+    name = "polysemanticity-course" + (f"[{','.join(extras)}]" if extras else "")
+    spec = f"{name} @ git+{s['url']}@v{s['version']}"
     return "\n".join([
         "# Setup: works in JupyterLab and on Colab. On Colab it installs only the course package",
         "# (pinned to this release) and keeps Colab's own torch.",
@@ -282,7 +283,7 @@ def render(path: Path, kind: Kind, root: Path) -> nbformat.NotebookNode:
             raise SourceError(f"{path}: pages hold no exercises; put them in exercises.py")
         out.append(nbformat.v4.new_markdown_cell(
             f"# {meta['title']}\n\n```{{chapter-header}} {chapter}\n```"))
-        setup = nbformat.v4.new_code_cell(setup_cell_source(root))
+        setup = nbformat.v4.new_code_cell(setup_cell_source(root, meta.get("pip_extras")))
         setup.metadata["tags"] = ["remove-cell"]
         out.append(setup)
     else:
@@ -293,7 +294,7 @@ def render(path: Path, kind: Kind, root: Path) -> nbformat.NotebookNode:
         out.append(nbformat.v4.new_markdown_cell(
             f"{badge}\n\n*Chapter {number} {which}. Generated from `book/{chapter}/exercises.py`: "
             "do not edit by hand.*"))
-        setup = nbformat.v4.new_code_cell(setup_cell_source(root))
+        setup = nbformat.v4.new_code_cell(setup_cell_source(root, load_chapter_meta(path.parent).get("pip_extras")))
         setup.metadata["tags"] = ["setup"]
         out.append(setup)
     n_ex = 0

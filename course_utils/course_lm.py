@@ -229,6 +229,34 @@ def load_course_lm(device: str | torch.device | None = None, path: Path = MODEL_
     return model.eval(), tokenizer
 
 
+class OfflineError(RuntimeError):
+    """A pretrained model was requested but no model hub can be reached."""
+
+
+def _hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
+    import socket
+
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def load_pretrained(name: str = "gpt2-small", device: str | torch.device | None = None) -> Any:
+    """A pretrained TransformerLens model from the Hugging Face hub, for learners who are online (e.g. on
+    Colab). Offline it raises :class:`OfflineError`: the course model (:func:`load_course_lm`) is the
+    offline default and every chapter runs on it."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a model name such as 'gpt2-small', got {name!r}")
+    if not _hub_reachable():
+        raise OfflineError(f"cannot download {name!r}: the model hub is unreachable (offline). The course's own "
+                           "model works offline: model, tokenizer = load_course_lm()")
+    from transformer_lens import HookedTransformer
+
+    return HookedTransformer.from_pretrained(name, device=str(device) if device is not None else None)
+
+
 def encode(tokenizer: Any, text: str, n_ctx: int | None = None) -> torch.Tensor:
     """Token ids ``[1, seq]`` of ``text``; raises if it is empty or longer than ``n_ctx``."""
     if not isinstance(text, str):
@@ -292,3 +320,79 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# ------------------------------------------------------------------------------------------------
+# Reading the model's units against ground-truth labels (the appendix page)
+
+
+def unit_activations(model: Any, tokenizer: Any, texts: list[str], hook_name: str, max_tokens: int = 20_000,
+                     concepts: list[str] | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Activations ``[n_tokens, d]`` at ``hook_name`` over ``texts`` (each cut into context windows), and
+    the ground-truth concept of every token (:func:`course_utils.labels.token_labels`)."""
+    import numpy as np
+
+    from course_utils.labels import LabelError, token_labels
+
+    if hook_name not in model.hook_dict:
+        raise ValueError(f"unknown hook name {hook_name!r}; e.g. 'blocks.0.mlp.hook_post'")
+    n_ctx = model.cfg.n_ctx
+    acts, labs, toks = [], [], []
+    total = 0
+    for text in texts:
+        try:
+            tl = token_labels(text, tokenizer, concepts)
+        except LabelError:
+            continue
+        ids = torch.tensor(tokenizer.encode(text).ids)
+        for start in range(0, len(ids), n_ctx):
+            window = ids[start:start + n_ctx]
+            _, cache = model.run_with_cache(window[None], names_filter=hook_name)
+            acts.append(cache[hook_name][0].detach())
+            labs.append({c: v[start:start + n_ctx] for c, v in tl.values.items()})
+            toks.extend(tl.tokens[start:start + n_ctx])
+            total += len(window)
+            if total >= max_tokens:
+                break
+        if total >= max_tokens:
+            break
+    names = list(labs[0])
+    return torch.cat(acts), {"tokens": toks, "labels": {c: np.concatenate([l[c] for l in labs]) for c in names}}
+
+
+def plot_training(log: dict[str, Any]) -> Any:
+    """Training and validation loss of the shipped model, with the n-gram baselines for scale."""
+    import plotly.graph_objects as go
+
+    from course_utils.plotting import style
+
+    fig = go.Figure()
+    fig.add_scatter(x=log["step"], y=log["train_loss"], name="train (batch)", line=dict(width=1))
+    fig.add_scatter(x=log["eval_step"], y=log["val_loss"], name="validation", mode="lines+markers")
+    for k, dash in (("unigram_baseline", "dot"), ("bigram_baseline", "dash")):
+        if k in log:
+            fig.add_hline(y=log[k], line=dict(dash=dash, color="grey"),
+                          annotation_text=k.replace("_baseline", " baseline"), annotation_position="top right")
+    fig.update_layout(xaxis_title="step", yaxis_title="cross-entropy (nats per token)")
+    return style(fig, title="Training the course model")
+
+
+def plot_best_f1(f1: Any, concepts: list[str], title: str) -> Any:
+    """For each unit, its best F1 over the concepts: a histogram, and which concept wins how often."""
+    import numpy as np
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from course_utils.plotting import style
+
+    f1 = np.asarray(f1)
+    best = f1.max(1)
+    winner = np.array(concepts)[f1.argmax(1)]
+    names, counts = np.unique(winner, return_counts=True)
+    order = np.argsort(-counts)
+    fig = make_subplots(1, 2, subplot_titles=("best F1 per neuron", "best-matching concept"))
+    fig.add_histogram(x=best, nbinsx=20, row=1, col=1, showlegend=False)
+    fig.add_bar(x=names[order], y=counts[order], row=1, col=2, showlegend=False)
+    fig.update_xaxes(title_text="F1 of the best concept", row=1, col=1)
+    fig.update_yaxes(title_text="neurons", row=1, col=1)
+    return style(fig, title=title, height=400)

@@ -90,3 +90,17 @@ def test_bad_training_arguments(tiny):
 
 def test_log_is_json_serialisable(tiny):
     json.dumps(tiny["log"])
+
+
+def test_pretrained_models_raise_a_clear_error_offline():
+    with pytest.raises(lm.OfflineError, match="load_course_lm"):
+        lm.load_pretrained("gpt2-small")
+    with pytest.raises(ValueError, match="model name"):
+        lm.load_pretrained("")
+
+
+@pytest.mark.skip(reason="needs internet access to the model hub, which this course's CI never has; "
+                         "run by hand on Colab: load_pretrained('gpt2-small')")
+def test_pretrained_model_loads_online():
+    model = lm.load_pretrained("gpt2-small")
+    assert model.cfg.n_layers == 12
