@@ -294,7 +294,8 @@ def render(path: Path, kind: Kind, root: Path) -> nbformat.NotebookNode:
         out.append(nbformat.v4.new_markdown_cell(
             f"{badge}\n\n*Chapter {number} {which}. Generated from `book/{chapter}/exercises.py`: "
             "do not edit by hand.*"))
-        setup = nbformat.v4.new_code_cell(setup_cell_source(root, load_chapter_meta(path.parent).get("pip_extras")))
+        extras = load_chapter_meta(path.parent).get("pip_extras") if (path.parent / "chapter.yml").exists() else None
+        setup = nbformat.v4.new_code_cell(setup_cell_source(root, extras))
         setup.metadata["tags"] = ["setup"]
         out.append(setup)
     n_ex = 0

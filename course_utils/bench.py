@@ -31,6 +31,7 @@ import torch
 
 Result = dict[str, float | int | str]
 _REGISTRY: dict[str, Callable[[], Result]] = {}
+_LOADED: set[Path] = set()
 
 
 def benchmark(name: str) -> Callable[[Callable[[], Result]], Callable[[], Result]]:
@@ -53,6 +54,9 @@ def registered() -> dict[str, Callable[[], Result]]:
 
 def load_benchmarks(root: Path) -> None:
     for path in sorted((root / "benchmarks").glob("bench_*.py")):
+        if path.resolve() in _LOADED:  # a second load would register every benchmark twice
+            continue
+        _LOADED.add(path.resolve())
         spec = importlib.util.spec_from_file_location(f"course_benchmarks.{path.stem}", path)
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)

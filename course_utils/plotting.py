@@ -141,7 +141,7 @@ def register_book_renderer() -> None:
             type(self).count += 1
             digest = hashlib.sha1(json.dumps(fig_dict, sort_keys=True, default=str).encode()).hexdigest()[:10]
             html = pio.to_html(fig_dict, include_plotlyjs=False, full_html=False, validate=False,
-                               div_id=f"fig-{digest}-{type(self).count}",
+                               div_id=f"fig-{digest}-{type(self).count}", auto_play=False,
                                config={"displaylogo": False, "responsive": True})
             return {"text/html": html}
 

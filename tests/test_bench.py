@@ -33,6 +33,13 @@ def test_runner_times_notebooks_and_writes_results(tmp_path):
     assert "ch00_warmup/page_seconds" in (tmp_path / "results.md").read_text()
 
 
+def test_loading_benchmarks_twice_is_harmless():
+    bench.load_benchmarks(ROOT)
+    n = len(bench.registered())
+    bench.load_benchmarks(ROOT)
+    assert len(bench.registered()) == n > 0
+
+
 def test_runner_reports_no_match(tmp_path, capsys):
     assert bench.main(["-k", "nothing/*", "--root", str(ROOT), "--out", str(tmp_path)]) == 1
     assert "no benchmark matches" in capsys.readouterr().err

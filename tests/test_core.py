@@ -101,6 +101,20 @@ def test_book_renderer_writes_deterministic_html_without_plotly_js():
         pio.renderers.default = old
 
 
+def test_book_renderer_does_not_autoplay_static_twins():
+    """A slider figure must open on its first frame: autoplay would run it to the end on page load."""
+    import plotly.io as pio
+
+    old = pio.renderers.default
+    try:
+        plotting.register_book_renderer()
+        fig = plotting.frames_figure(_fig, [1, 2, 3], "slope")
+        html = pio.renderers[plotting.BOOK_RENDERER].to_mimebundle(fig.to_dict())["text/html"]
+        assert "Plotly.addFrames" in html and "Plotly.animate" not in html
+    finally:
+        pio.renderers.default = old
+
+
 def test_network_is_blocked_in_tests_but_loopback_works():
     with pytest.raises(NetworkBlocked, match="runs offline"):
         socket.create_connection(("192.0.2.1", 80), timeout=1)
