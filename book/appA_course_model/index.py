@@ -128,8 +128,8 @@ course_lm.plot_best_f1(f1, concepts, "Layer-0 MLP neurons against known concepts
 # firing across concepts that have little to do with each other (an operator *and* an indented
 # line, a comment *and* a string). Two readings fit, and the rest of the course is about telling them
 # apart: the neurons are polysemantic, mixing several features as chapter 1 showed on images, or they
-# track concepts our labels do not name. Chapter 4 asks the same question of sparse-autoencoder
-# latents, with the same labels and the same scores.
+# track concepts our labels do not name. The same labels and scores apply unchanged to the latents of
+# a sparse autoencoder, the subject of chapter 4.
 
 # %% tags=["hide-input"]
 from IPython.display import HTML

@@ -52,7 +52,7 @@ style(go.Figure(go.Heatmap(z=cos, zmin=-1, zmax=1, colorscale="RdBu", reversesca
 # ({term}`top-k activating examples <Top-k activating examples>`) and at its mean activation per class.
 # A neuron whose top examples all share a class looks {term}`monosemantic <Monosemantic>` with respect
 # to the labels; one that mixes classes is a candidate {term}`polysemantic <Polysemantic>` neuron
-# (chapter 1 makes this precise). The tabs below are an ipywidgets control that works on this page
+# ([chapter 1](../ch01_polysemanticity/index.ipynb) makes this precise). The tabs below are an ipywidgets control that works on this page
 # without a kernel: switch neurons to compare them.
 
 # %% tags=["hide-input"]

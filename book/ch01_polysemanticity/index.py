@@ -408,9 +408,9 @@ poly.correlated_figure({k: W[0] for k, W in neuron_runs.items()})
 # nearly orthogonal directions. This chapter showed polysemantic neurons arising from a basis that is not
 # neuron-aligned, from a computation whose natural variables are mixtures, and from correlated features,
 # all without superposition. Each case calls for a different remedy: a rotation, a change of variables,
-# or nothing at all. Mixing the two terms up hides these choices. Chapter 2 (*Superposition geometry*)
+# or nothing at all. Mixing the two terms up hides these choices. [Chapter 2](../ch02_superposition/index.ipynb) (*Superposition geometry*)
 # studies the superposition hypothesis in toy models, where we know the true features and can watch them
-# pack into fewer dimensions. Chapter 3 (*Incidental polysemanticity*) shows polysemanticity appearing
+# pack into fewer dimensions. [Chapter 3](../ch03_incidental/index.ipynb) (*Incidental polysemanticity*) shows polysemanticity appearing
 # even when capacity is ample.
 #
 # ## Summary

@@ -1,6 +1,6 @@
 # %% [markdown]
 # A layer with $m$ neurons can give $m$ {term}`features <Feature>` a direction each, with no overlap.
-# Chapter 1 showed neurons that respond to several unrelated things. One explanation is that a network
+# [Chapter 1](../ch01_polysemanticity/index.ipynb) showed neurons that respond to several unrelated things. One explanation is that a network
 # represents **more** features than it has dimensions, by giving them directions that are not quite
 # orthogonal: {term}`superposition <Superposition>`. This chapter builds the smallest model in which
 # that happens, the toy model of Elhage et al. {cite}`elhage2022toy`, and measures when and how it does.
@@ -397,5 +397,5 @@ explorer(tms.explorer_figure, dict(sparsity=list(tms.EXPLORER_SPARSITY), importa
 # The exercise notebook asks you to write the pieces: the forward pass, the three batch generators,
 # the loss, $D_i$, the packing measurements, the phase classifier, the privileged-basis model and the
 # absolute-value model.
-# Chapter 3, Incidental polysemanticity, shows that polysemantic neurons can appear even with more
+# [Chapter 3](../ch03_incidental/index.ipynb), *Incidental polysemanticity*, shows that polysemantic neurons can appear even with more
 # neurons than features, where superposition is not needed at all.

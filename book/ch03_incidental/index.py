@@ -1,5 +1,5 @@
 # %% [markdown]
-# Chapter 2 explained {term}`polysemantic <Polysemantic>` neurons by a shortage of room: with more
+# [Chapter 2](../ch02_superposition/index.ipynb) explained {term}`polysemantic <Polysemantic>` neurons by a shortage of room: with more
 # features than dimensions, a network that wants to represent them all must share neurons
 # ({term}`superposition <Superposition>`). That suggests a cure: give the network enough neurons. This
 # chapter shows, with runs you can repeat, that the cure does not work. In a model with *more* neurons
