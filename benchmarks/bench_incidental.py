@@ -6,26 +6,16 @@ Run with ``python -m course_utils.bench -k 'ch03/*'``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import torch
 
 from course_utils import incidental as inc
 from course_utils.bench import benchmark
+from course_utils.device import one_thread
 
 N, MS, SEEDS = 64, [64, 128, 256, 512, 1024], 8
 
 
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """The chapter's notebooks use one thread: these tensors are small and the CPU is shared."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def _seconds(fn) -> float:
@@ -40,7 +30,7 @@ def batched_speedup() -> dict[str, float]:
     over the 40 single runs, one batch per m (the chapter's default), one padded batch of all 40."""
     steps = 200
     W0 = {m: inc.init_weights(N, m, SEEDS) for m in MS}
-    with _one_thread():
+    with one_thread():
         return _speedup(W0, steps)
 
 
@@ -63,7 +53,7 @@ def _speedup(W0: dict[int, torch.Tensor], steps: int) -> dict[str, float]:
 def count_law() -> dict[str, float]:
     """The CPU reproduction: n = 64, m ∈ {64 … 1024}, 8 seeds, trained to convergence."""
     t0 = time.perf_counter()
-    with _one_thread():
+    with one_thread():
         grid = inc.train_grid(N, MS, SEEDS, lam=1e-3, lr=1e-2, max_steps=8000)
     seconds = time.perf_counter() - t0
     means = grid.counts().float().mean(1).tolist()
@@ -80,6 +70,6 @@ def count_law() -> dict[str, float]:
 @benchmark("ch03/winner_agreement")
 def winner_agreement() -> dict[str, float]:
     """Fraction of features whose trained winner is the ODE's (initially largest) neuron, m = 256."""
-    with _one_thread():
+    with one_thread():
         a = inc.winner_agreement([1, 8, 64], m=256, n_seeds=8)
     return {f"{opt}_n{n}": round(v, 3) for opt in ("gd", "adam") for n, v in a[opt].items()}

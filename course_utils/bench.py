@@ -87,7 +87,9 @@ def notebook_benchmarks(root: Path) -> dict[str, Callable[[], Result]]:
     """One benchmark per chapter page and per solutions notebook: execution time on this machine."""
     out: dict[str, Callable[[], Result]] = {}
     book_env = {"COURSE_BOOK_BUILD": "1", "IPYTHONDIR": str(root / "book" / "_ipython")}
-    for page in sorted((root / "book").glob("ch*_*/index.ipynb")):
+    from course_utils.authoring import chapter_dirs
+
+    for page in [d / "index.ipynb" for d in chapter_dirs(root) if (d / "index.ipynb").exists()]:
         out[f"{page.parent.name}/page_seconds"] = lambda p=page: {"seconds": round(time_notebook(p, env=book_env), 1)}
     for sol in sorted((root / "solutions").glob("*.ipynb")):
         out[f"{sol.stem}/solutions_seconds"] = lambda p=sol: {"seconds": round(time_notebook(p), 1)}

@@ -380,7 +380,6 @@ def plot_training(log: dict[str, Any]) -> Any:
 def plot_best_f1(f1: Any, concepts: list[str], title: str) -> Any:
     """For each unit, its best F1 over the concepts: a histogram, and which concept wins how often."""
     import numpy as np
-    import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     from course_utils.plotting import style

@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -34,6 +33,10 @@ import torch
 from plotly.subplots import make_subplots
 from torch import nn
 
+from course_utils._validate import check_float as _check_float
+from course_utils._validate import check_int as _check_int
+from course_utils._validate import check_tensor as _check_tensor
+from course_utils.device import one_thread
 from course_utils.plotting import style
 from course_utils.warmup import TinyMLP, accuracy, train_tiny_mlp
 
@@ -42,32 +45,6 @@ DIAGONALS = torch.tensor([[1.0, 1.0], [1.0, -1.0]]) / math.sqrt(2.0)  # the (1,1
 
 # ----------------------------------------------------------------------------------------------
 # Argument checking
-
-
-def _check_int(value: object, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
-    return int(value)
-
-
-def _check_float(value: object, name: str, low: float | None = None, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    v = float(value)
-    if (low is not None and v < low) or (high is not None and v > high) or math.isnan(v):
-        rng = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
-        raise ValueError(f"{name} must lie in {rng}, got {value}")
-    return v
-
-
-def _check_tensor(x: object, name: str, ndim: int, layout: str) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape {layout}, got {type(x).__name__}")
-    if x.ndim != ndim:
-        raise ValueError(f"{name} must have shape {layout}, got shape {list(x.shape)}")
-    return x
 
 
 def _check_acts(acts: object, name: str = "acts") -> torch.Tensor:
@@ -105,18 +82,6 @@ def _check_unit_index(i: object, n: int, name: str = "neuron") -> int:
     if not 0 <= int(i) < n:
         raise ValueError(f"{name}={i} is out of range: this layer has {n} units, expected 0 <= {name} < {n}")
     return int(i)
-
-
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """Run torch on one CPU thread inside the block. This chapter's tensors are tiny: extra threads only
-    add synchronisation, and on a shared 2-core machine they make training many times slower."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 # ----------------------------------------------------------------------------------------------

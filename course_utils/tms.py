@@ -25,6 +25,8 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
+from course_utils._validate import check_int as _check_int
+from course_utils._validate import check_tensor as _check_tensor
 from course_utils.plotting import style
 
 Kind = Literal["tms", "neuron", "abs"]
@@ -35,22 +37,6 @@ REPRESENTED_NORM = 0.5  # a feature counts as represented when ‖W_i‖ exceeds
 
 # ----------------------------------------------------------------------------------------------
 # Argument checking
-
-
-def _check_int(value: object, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
-    return value
-
-
-def _check_tensor(x: object, name: str, ndim: int, layout: str) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape {layout}, got {type(x).__name__}")
-    if x.ndim != ndim:
-        raise ValueError(f"{name} must have shape {layout}, got shape {list(x.shape)}")
-    return x
 
 
 def _check_probability(p: torch.Tensor, name: str = "feature_probability", high: float = 1.0) -> None:
@@ -639,7 +625,7 @@ def explorer_figure(sparsity: float = 0.0, importance_decay: float = 0.9, n_feat
         return style(go.Figure(), title=f"choose m ≤ n (here m = {d_hidden} > n = {n_feat})")
     run = explorer_run(float(importance_decay), int(n_feat), int(d_hidden))
     k = run.sparsity.index(sparsity)
-    W, b = run.W[k], run.b[k]
+    W = run.W[k]
     norms, interf = feature_norms(W[None])[0], interference(W[None])[0]
     fig = make_subplots(rows=1, cols=2, column_widths=[0.55, 0.45],
                         subplot_titles=["feature directions W_i" if d_hidden == 2 else "WᵀW",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -132,5 +131,5 @@ def test_chapter_headers_and_syllabus_come_from_metadata(site):
 def test_notebook_pages_have_colab_launch_and_ipynb_download(site):
     for d in chapter_dirs(ROOT):
         html = page_html(site, f"book/{d.name}/index")
-        assert f"colab.research.google.com/github/" in html and f"book/{d.name}/index.ipynb" in html
+        assert "colab.research.google.com/github/" in html and f"book/{d.name}/index.ipynb" in html
         assert re.search(r'href="[^"]*\.ipynb"', html), f"{d.name}: no .ipynb download link"
