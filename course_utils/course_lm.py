@@ -257,6 +257,21 @@ def load_pretrained(name: str = "gpt2-small", device: str | torch.device | None 
     return HookedTransformer.from_pretrained(name, device=str(device) if device is not None else None)
 
 
+def load_pretrained_sae(release: str = "gpt2-small-res-jb", sae_id: str = "blocks.8.hook_resid_pre",
+                        device: str | torch.device | None = None) -> Any:
+    """A pretrained sparse autoencoder from SAELens (e.g. for GPT-2 small), for learners who are online.
+    Offline it raises :class:`OfflineError`; chapter 4 trains its SAEs on the course model instead."""
+    for name, v in (("release", release), ("sae_id", sae_id)):
+        if not isinstance(v, str) or not v:
+            raise ValueError(f"{name} must be a non-empty string such as 'gpt2-small-res-jb', got {v!r}")
+    if not _hub_reachable():
+        raise OfflineError(f"cannot download the SAE {release}/{sae_id}: the model hub is unreachable (offline). "
+                           "Offline, train SAEs on the course model: model, tokenizer = load_course_lm()")
+    from sae_lens import SAE
+
+    return SAE.from_pretrained(release, sae_id, device=str(device) if device is not None else "cpu")
+
+
 def encode(tokenizer: Any, text: str, n_ctx: int | None = None) -> torch.Tensor:
     """Token ids ``[1, seq]`` of ``text``; raises if it is empty or longer than ``n_ctx``."""
     if not isinstance(text, str):

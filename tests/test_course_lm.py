@@ -97,10 +97,29 @@ def test_pretrained_models_raise_a_clear_error_offline():
         lm.load_pretrained("gpt2-small")
     with pytest.raises(ValueError, match="model name"):
         lm.load_pretrained("")
+    with pytest.raises(lm.OfflineError, match="train SAEs on the course model"):
+        lm.load_pretrained_sae()
+    with pytest.raises(ValueError, match="sae_id must be a non-empty string"):
+        lm.load_pretrained_sae("gpt2-small-res-jb", "")
+
+
+def test_training_is_deterministic_for_a_seed(tiny):
+    """Same seed, same data, one thread: bit-identical weights (the shipped model's reproduction relies on it)."""
+    tcfg = lm.TrainConfig(steps=5, batch_size=4, lr=1e-2, warmup_steps=2, eval_every=10**9)
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        a, _ = lm.train_model(TINY, tcfg, tiny["train"], tiny["val"], progress=False)
+        b, _ = lm.train_model(TINY, tcfg, tiny["train"], tiny["val"], progress=False)
+    finally:
+        torch.set_num_threads(old)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
 
 @pytest.mark.skip(reason="needs internet access to the model hub, which this course's CI never has; "
-                         "run by hand on Colab: load_pretrained('gpt2-small')")
-def test_pretrained_model_loads_online():
+                         "run by hand on Colab: load_pretrained('gpt2-small'), load_pretrained_sae()")
+def test_pretrained_model_and_sae_load_online():
     model = lm.load_pretrained("gpt2-small")
     assert model.cfg.n_layers == 12
+    sae = lm.load_pretrained_sae()
+    assert sae.cfg.d_in == model.cfg.d_model
