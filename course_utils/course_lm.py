@@ -173,8 +173,9 @@ def train_model(cfg: CourseLMConfig, tcfg: TrainConfig, train_tokens: torch.Tens
                 rate = (step + 1) * tcfg.batch_size * cfg.n_ctx / (time.perf_counter() - t0)
                 print(f"step {step + 1}/{tcfg.steps}: train {loss.item():.3f}, val {v:.3f}, {rate:,.0f} tokens/s",
                       flush=True)
-    log["seconds"] = round(time.perf_counter() - t0, 1)
-    log["tokens_per_second"] = round(tcfg.steps * tcfg.batch_size * cfg.n_ctx / log["seconds"])
+    elapsed = max(time.perf_counter() - t0, 1e-9)
+    log["seconds"] = round(elapsed, 1)
+    log["tokens_per_second"] = round(tcfg.steps * tcfg.batch_size * cfg.n_ctx / elapsed)
     return model.eval(), log
 
 
