@@ -22,6 +22,7 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
+from course_utils._validate import check_int, check_tensor
 from course_utils.plotting import COLORWAY, frames_figure, style
 
 NOISE_KINDS = ("none", "bernoulli", "uniform", "gaussian", "laplace")
@@ -32,18 +33,10 @@ EXCESS_KURTOSIS = {"none": 0.0, "bernoulli": -2.0, "uniform": -1.2, "gaussian": 
 # Argument checks
 
 
-def _check_int(name: str, v: object, minimum: int) -> int:
-    if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
-        raise TypeError(f"{name} must be an int, got {type(v).__name__}")
-    if v < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {v}")
-    return int(v)
-
-
 def check_sizes(n: int, m: int) -> None:
     """Raise unless ``n >= 1`` features and ``m >= n`` neurons (the regime of this chapter)."""
-    _check_int("n", n, 1)
-    _check_int("m", m, 1)
+    check_int(n, "n", 1)
+    check_int(m, "m", 1)
     if m < n:
         raise ValueError(f"m must be >= n (this chapter studies ample capacity: at least one neuron per "
                          f"feature), got n={n}, m={m}; for m < n see chapter 2 (superposition)")
@@ -57,11 +50,8 @@ def _check_lam(lam: float) -> float:
     return float(lam)
 
 
-def _check_W(W: torch.Tensor) -> None:
-    if not isinstance(W, torch.Tensor):
-        raise TypeError(f"W must be a torch.Tensor of shape [run, n, m], got {type(W).__name__}")
-    if W.ndim != 3:
-        raise ValueError(f"W must have shape [run, n, m], got {list(W.shape)}")
+def _check_W(W: object) -> None:
+    check_tensor(W, "W", 3, "[run, n, m]")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -76,8 +66,8 @@ def init_weights(n: int, m: int, n_seeds: int, seed: int = 0, dtype: torch.dtype
     initialisation does not depend on how many runs share the batch.
     """
     check_sizes(n, m)
-    _check_int("n_seeds", n_seeds, 1)
-    _check_int("seed", seed, 0)
+    check_int(n_seeds, "n_seeds", 1)
+    check_int(seed, "seed", 0)
     rows = []
     for s in range(n_seeds):
         g = torch.Generator().manual_seed((seed * 1_000_003 + m) * 10_007 + s)
@@ -174,7 +164,7 @@ def train(W0: torch.Tensor, lam: float, steps: int, lr: float, optimizer: str = 
     """
     _check_W(W0)
     lam = _check_lam(lam)
-    steps = _check_int("steps", steps, 1)
+    steps = check_int(steps, "steps", 1)
     if not lr > 0:
         raise ValueError(f"lr must be > 0, got {lr}")
     if optimizer not in ("adam", "gd"):
@@ -256,8 +246,8 @@ def train_grid(n: int, ms: Sequence[int], n_seeds: int, lam: float = 1e-3, lr: f
         raise ValueError("ms must hold at least one m value")
     for m in ms:
         check_sizes(n, m)
-    _check_int("n_seeds", n_seeds, 1)
-    max_steps = _check_int("max_steps", max_steps, 1)
+    check_int(n_seeds, "n_seeds", 1)
+    max_steps = check_int(max_steps, "max_steps", 1)
     W0 = {m: init_weights(n, m, n_seeds, seed, device=device) for m in ms}
     out: dict[int, torch.Tensor] = {}
     steps: dict[int, int] = {}
@@ -422,7 +412,7 @@ def simulate_shared_initial_winner(m: int, trials: int, seed: int = 0) -> float:
     """Monte Carlo of the pair collision probability at initialisation: draw two N(0, 1/m) feature rows
     ``trials`` times and return how often their largest-|w| neurons coincide (≈ 1/m by symmetry)."""
     check_sizes(2, m)
-    _check_int("trials", trials, 1)
+    check_int(trials, "trials", 1)
     g = torch.Generator().manual_seed(seed)
     w = torch.randn(trials, 2, m, generator=g) / math.sqrt(m)
     win = w.abs().argmax(-1)
@@ -440,7 +430,7 @@ def expected_polysemantic(n: int, m: int) -> float:
 def simulate_polysemantic(n: int, m: int, trials: int, seed: int = 0) -> float:
     """Monte Carlo estimate of :func:`expected_polysemantic`: mean over ``trials`` draws."""
     check_sizes(n, m)
-    _check_int("trials", trials, 1)
+    check_int(trials, "trials", 1)
     g = torch.Generator().manual_seed(seed)
     picks = torch.randint(0, m, (trials, n), generator=g)
     hits = torch.zeros(trials, m, dtype=torch.long).scatter_add_(1, picks, torch.ones_like(picks))

@@ -16,22 +16,15 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 import torch
 
+from course_utils._validate import check_int
 from course_utils.plotting import style
-
-
-def _check_count(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int >= 1, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value}")
-    return value
 
 
 def random_unit_vectors(n_vectors: int, d: int, generator: torch.Generator | None = None,
                         dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """N vectors uniform on the unit sphere of ℝ^d (normalised Gaussians): [n_vectors, d]."""
-    _check_count(n_vectors, "n_vectors")
-    _check_count(d, "d")
+    check_int(n_vectors, "n_vectors")
+    check_int(d, "d")
     V = torch.randn((n_vectors, d), generator=generator, dtype=dtype)
     return V / V.norm(dim=1, keepdim=True)
 
@@ -55,14 +48,14 @@ def max_abs_cosine(V: torch.Tensor, block: int = 2048) -> torch.Tensor:
 
 def predicted_max_cosine(n_vectors: int, d: int) -> float:
     """√(2 ln(N²) / d): the typical largest |cos| among N random unit vectors in ℝ^d."""
-    _check_count(n_vectors, "n_vectors")
-    _check_count(d, "d")
+    check_int(n_vectors, "n_vectors")
+    check_int(d, "d")
     return math.sqrt(2 * math.log(n_vectors**2) / d)
 
 
 def jl_packing_count(d: int, eps: float) -> int:
     """⌊e^{dε²/4}⌋: how many unit vectors with pairwise |cos| < ε the union bound guarantees in ℝ^d."""
-    _check_count(d, "d")
+    check_int(d, "d")
     if not isinstance(eps, (int, float)) or not 0 < eps < 1:
         raise ValueError(f"eps must lie in (0, 1), got {eps!r}")
     return math.floor(math.exp(d * eps**2 / 4))
@@ -70,8 +63,8 @@ def jl_packing_count(d: int, eps: float) -> int:
 
 def welch_bound(n_vectors: int, d: int) -> float:
     """Welch's lower bound on max |cos| for N unit vectors in ℝ^d: √((N − d)/(d(N − 1))), 0 if N ≤ d."""
-    _check_count(n_vectors, "n_vectors")
-    _check_count(d, "d")
+    check_int(n_vectors, "n_vectors")
+    check_int(d, "d")
     if n_vectors <= d:
         return 0.0
     return math.sqrt((n_vectors - d) / (d * (n_vectors - 1)))

@@ -270,10 +270,10 @@ def test_gpu_configuration_smoke():
 
 @pytest.mark.parametrize("call, exc, match", [
     (lambda: inc.init_weights(64, 32, 2), ValueError, "m must be >= n"),
-    (lambda: inc.init_weights(8, 16, 0), ValueError, "n_seeds must be >= 1"),
+    (lambda: inc.init_weights(8, 16, 0), ValueError, "n_seeds must be an int >= 1"),
     (lambda: inc.init_weights(8.0, 16, 2), TypeError, "n must be an int"),
     (lambda: inc.train(inc.init_weights(4, 8, 1), -1e-3, 10, 1e-2), ValueError, "lam"),
-    (lambda: inc.train(inc.init_weights(4, 8, 1), 1e-3, 0, 1e-2), ValueError, "steps must be >= 1"),
+    (lambda: inc.train(inc.init_weights(4, 8, 1), 1e-3, 0, 1e-2), ValueError, "steps must be an int >= 1"),
     (lambda: inc.train(inc.init_weights(4, 8, 1), 1e-3, 10, 0.0), ValueError, "lr must be > 0"),
     (lambda: inc.train(inc.init_weights(4, 8, 1), 1e-3, 10, 1e-2, optimizer="sgd"), ValueError, "optimizer"),
     (lambda: inc.train(inc.init_weights(4, 8, 1), 1e-3, 10, 1e-2, noise="pink"), ValueError, "noise"),
