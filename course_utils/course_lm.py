@@ -373,7 +373,7 @@ def unit_activations(model: Any, tokenizer: Any, texts: list[str], hook_name: st
         if total >= max_tokens:
             break
     names = list(labs[0])
-    return torch.cat(acts), {"tokens": toks, "labels": {c: np.concatenate([l[c] for l in labs]) for c in names}}
+    return torch.cat(acts), {"tokens": toks, "labels": {c: np.concatenate([lab[c] for lab in labs]) for c in names}}
 
 
 def plot_training(log: dict[str, Any]) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+
 import plotly.graph_objects as go
 import pytest
 import torch

@@ -120,7 +120,7 @@ def test_token_labels_on_real_bpe_tokens_that_straddle_boundaries():
     assert "".join(tl.tokens) == text, "spans cover the text exactly"
     by_tok = dict(zip(tl.tokens, tl.values["in_comment"]))
     assert by_tok.get(" note", True) and not by_tok.get("x", False)
-    for t, s, kw in zip(tl.tokens, tl.spans, tl.values["token:keyword"]):
+    for t, _s, kw in zip(tl.tokens, tl.spans, tl.values["token:keyword"]):
         if t.strip() in ("if", "and", "pass"):
             assert kw, f"{t!r} should be a keyword"
     # the newline+indent token inside the parenthesis is whitespace: judged on all its characters

@@ -10,7 +10,6 @@
 import json
 
 import numpy as np
-import torch
 
 from course_utils import course_lm, set_seed
 from course_utils.corpus import load_corpus

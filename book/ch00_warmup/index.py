@@ -7,8 +7,7 @@
 # %% tags=["remove-output"]
 import torch
 
-from course_utils import set_seed
-from course_utils import warmup
+from course_utils import set_seed, warmup
 from course_utils.plotting import html_tabs, style
 
 set_seed(0)

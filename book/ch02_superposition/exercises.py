@@ -18,8 +18,7 @@ import math
 
 import torch
 
-from course_utils import pick, set_seed
-from course_utils import packing, tms
+from course_utils import packing, pick, set_seed, tms
 from course_utils.checks import tms as checks
 
 torch.set_num_threads(1)  # the toy models are tiny: one thread avoids synchronisation overhead on a CPU

@@ -7,8 +7,16 @@ from collections.abc import Callable
 
 import torch
 
-from course_utils.checks._core import (Case, CheckFailed, Mistake, call_learner, check_function, compare,
-                                       dtypes_and_devices, passed)
+from course_utils.checks._core import (
+    Case,
+    CheckFailed,
+    Mistake,
+    call_learner,
+    check_function,
+    compare,
+    dtypes_and_devices,
+    passed,
+)
 from course_utils.incidental import expected_polysemantic
 
 # ------------------------------------------------------------------------------------------------

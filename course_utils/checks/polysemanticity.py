@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+
 import torch
 from torch import nn
 
 from course_utils import polysemanticity as ref
-from course_utils.checks._core import (Case, CheckFailed, Mistake, call_learner, check_function, compare,
-                                       dtypes_and_devices, passed)
+from course_utils.checks._core import (
+    Case,
+    CheckFailed,
+    Mistake,
+    call_learner,
+    check_function,
+    compare,
+    dtypes_and_devices,
+    passed,
+)
 from course_utils.warmup import TinyMLP
 
 

@@ -14,8 +14,16 @@ from collections.abc import Callable
 import torch
 
 from course_utils import packing, tms
-from course_utils.checks._core import (Case, CheckFailed, Mistake, call_learner, check_function, compare,
-                                       dtypes_and_devices, passed)
+from course_utils.checks._core import (
+    Case,
+    CheckFailed,
+    Mistake,
+    call_learner,
+    check_function,
+    compare,
+    dtypes_and_devices,
+    passed,
+)
 
 
 def _gen(seed: int) -> torch.Generator:

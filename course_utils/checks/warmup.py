@@ -8,8 +8,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from course_utils.checks._core import Case, CheckFailed, Mistake, call_learner, check_function, compare, passed
-from course_utils.checks._core import dtypes_and_devices
+from course_utils.checks._core import (
+    Case,
+    CheckFailed,
+    Mistake,
+    call_learner,
+    check_function,
+    compare,
+    dtypes_and_devices,
+    passed,
+)
 from course_utils.warmup import TinyMLP
 
 # ------------------------------------------------------------------------------------------------
