@@ -6,8 +6,10 @@ ships its own: a byte-level BPE tokenizer (vocabulary 4,096) and a 2-layer Trans
 source (:mod:`course_utils.corpus`). Hook names are TransformerLens's own
 (``blocks.0.mlp.hook_post``, ``blocks.1.hook_resid_pre``, ...).
 
-Reproduce the shipped weights with ``python -m course_utils.course_lm train`` (deterministic for a
-given machine and thread count); load them in well under a second with :func:`load_course_lm`.
+Reproduce the shipped weights with ``python -m course_utils.course_lm train --corpus python`` (the
+larger corpus of :mod:`course_utils.package_corpus`; deterministic for a given machine and thread
+count, and resumable: with ``--checkpoint-dir`` an interrupted run continues from its last checkpoint
+and ends with the same weights); load them in well under a second with :func:`load_course_lm`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from typing import Any
 
 import torch
 
-from course_utils.corpus import load_corpus
+from course_utils._optional import require
+from course_utils.corpus import SourceFile, load_corpus
 
 MODEL_DIR = Path(__file__).parent / "data" / "course_lm"
 EOT = "<|endoftext|>"
@@ -43,6 +46,7 @@ class CourseLMConfig:
     normalization_type: str = "LN"
 
     def hooked_config(self) -> Any:
+        require("transformer_lens", purpose="the course language model")
         from transformer_lens import HookedTransformerConfig
 
         return HookedTransformerConfig(**dataclasses.asdict(self), tokenizer_name=None, seed=0)
@@ -69,6 +73,7 @@ class CourseLMError(RuntimeError):
 
 def train_tokenizer(texts: list[str], vocab_size: int = 4096) -> Any:
     """Byte-level BPE trained on ``texts`` with one special token, ``<|endoftext|>`` (id 0)."""
+    require("tokenizers", purpose="the course language model")
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     if vocab_size < 300:
@@ -82,23 +87,63 @@ def train_tokenizer(texts: list[str], vocab_size: int = 4096) -> Any:
     return tok
 
 
-def encode_split(tokenizer: Any, split: str) -> torch.Tensor:
-    """All files of a corpus split as one stream of token ids, files separated by ``<|endoftext|>``."""
+def corpus_files(split: str, corpus: str = "stdlib") -> list[SourceFile]:
+    """A split of the shipped stdlib corpus (``corpus="stdlib"``) or of the larger snapshot (``"python"``)."""
+    if corpus == "stdlib":
+        return load_corpus(split)  # type: ignore[arg-type]
+    if corpus == "python":
+        from course_utils.package_corpus import load_python_corpus
+
+        return load_python_corpus(split)  # type: ignore[arg-type]
+    raise ValueError(f"corpus must be 'stdlib' or 'python', got {corpus!r}")
+
+
+def encode_files(tokenizer: Any, files: list[SourceFile]) -> torch.Tensor:
+    """Files as one stream of token ids, each followed by ``<|endoftext|>``."""
     eot = tokenizer.token_to_id(EOT)
     ids: list[int] = []
-    for f in load_corpus(split):  # type: ignore[arg-type]
-        ids.extend(tokenizer.encode(f.text).ids)
+    for enc in tokenizer.encode_batch([f.text for f in files]):
+        ids.extend(enc.ids)
         ids.append(eot)
     return torch.tensor(ids, dtype=torch.long)
+
+
+def encode_split(tokenizer: Any, split: str, corpus: str = "stdlib") -> torch.Tensor:
+    """All files of a corpus split as one stream of token ids, files separated by ``<|endoftext|>``."""
+    return encode_files(tokenizer, corpus_files(split, corpus))
 
 
 # ------------------------------------------------------------------------------------------------
 # Training and evaluation
 
 
-def _batch(tokens: torch.Tensor, batch_size: int, n_ctx: int, gen: torch.Generator) -> torch.Tensor:
-    starts = torch.randint(0, len(tokens) - n_ctx, (batch_size,), generator=gen)
-    return torch.stack([tokens[s:s + n_ctx] for s in starts.tolist()])
+class WindowSampler:
+    """Batches of non-overlapping ``n_ctx`` windows of ``tokens``, every window once per pass (epoch),
+    in an order reshuffled each pass. Batch ``step`` depends only on (seed, step), so a resumed run
+    sees exactly the batches the uninterrupted one would have."""
+
+    def __init__(self, tokens: torch.Tensor, n_ctx: int, batch_size: int, seed: int) -> None:
+        self.n_windows = len(tokens) // n_ctx
+        if self.n_windows < 1:
+            raise ValueError(f"need at least {n_ctx} training tokens, got {len(tokens)}")
+        self.windows = tokens[: self.n_windows * n_ctx].view(self.n_windows, n_ctx)
+        self.batch_size, self.seed = batch_size, seed
+        self._perm: tuple[int, torch.Tensor] | None = None
+
+    def steps_per_epoch(self) -> float:
+        return self.n_windows / self.batch_size
+
+    def _order(self, epoch: int) -> torch.Tensor:
+        if self._perm is None or self._perm[0] != epoch:
+            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._perm = (epoch, torch.randperm(self.n_windows, generator=gen))
+        return self._perm[1]
+
+    def batch(self, step: int) -> torch.Tensor:
+        idx = []
+        for i in range(step * self.batch_size, (step + 1) * self.batch_size):
+            idx.append(int(self._order(i // self.n_windows)[i % self.n_windows]))
+        return self.windows[idx]
 
 
 @torch.no_grad()
@@ -131,16 +176,46 @@ def ngram_baselines(train: torch.Tensor, val: torch.Tensor, d_vocab: int) -> dic
     return {"unigram": unigram, "bigram": bigram}
 
 
+def _save_checkpoint(path: Path, step: int, model: Any, opt: Any, log: dict[str, Any], seconds: float,
+                     cfg: CourseLMConfig, tcfg: TrainConfig) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"step": step, "model": model.state_dict(), "opt": opt.state_dict(), "log": log,
+                "seconds": seconds, "config": dataclasses.asdict(cfg), "training": dataclasses.asdict(tcfg)}, tmp)
+    tmp.replace(path)
+
+
 def train_model(cfg: CourseLMConfig, tcfg: TrainConfig, train_tokens: torch.Tensor, val_tokens: torch.Tensor,
-                device: str = "cpu", progress: bool = True) -> tuple[Any, dict[str, Any]]:
-    """AdamW with linear warm-up and cosine decay on random windows; returns the model and a log."""
+                device: str = "cpu", progress: bool = True, checkpoint: Path | None = None,
+                checkpoint_every: int = 250) -> tuple[Any, dict[str, Any]]:
+    """AdamW with linear warm-up and cosine decay over shuffled passes of the training windows
+    (:class:`WindowSampler`); returns the model and a log.
+
+    With ``checkpoint`` (a file path), the state (weights, optimiser, log, step) is saved there every
+    ``checkpoint_every`` steps, and a run that finds a checkpoint of the same configurations resumes
+    from it; on one thread the resumed run's weights equal the uninterrupted run's bit for bit."""
+    require("transformer_lens", purpose="the course language model")
     from transformer_lens import HookedTransformer
 
     if tcfg.steps < 1 or tcfg.batch_size < 1:
         raise ValueError(f"steps and batch_size must be positive, got {tcfg.steps} and {tcfg.batch_size}")
+    if checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be positive, got {checkpoint_every}")
     torch.manual_seed(tcfg.seed)
     model = HookedTransformer(cfg.hooked_config()).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay, betas=(0.9, 0.95))
+    sampler = WindowSampler(train_tokens, cfg.n_ctx, tcfg.batch_size, tcfg.seed)
+    log: dict[str, Any] = {"step": [], "train_loss": [], "eval_step": [], "val_loss": []}
+    start, before = 0, 0.0
+    if checkpoint is not None and Path(checkpoint).exists():
+        state = torch.load(checkpoint, weights_only=True, map_location=device)
+        if state["config"] != dataclasses.asdict(cfg) or state["training"] != dataclasses.asdict(tcfg):
+            raise ValueError(f"checkpoint {checkpoint} belongs to another configuration: "
+                             f"{state['config']}, {state['training']}; delete it or use another folder")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        start, log, before = state["step"], state["log"], state["seconds"]
+        if progress:
+            print(f"resuming from {checkpoint} at step {start}", flush=True)
 
     def lr_at(step: int) -> float:
         if step < tcfg.warmup_steps:
@@ -148,13 +223,11 @@ def train_model(cfg: CourseLMConfig, tcfg: TrainConfig, train_tokens: torch.Tens
         frac = (step - tcfg.warmup_steps) / max(1, tcfg.steps - tcfg.warmup_steps)
         return tcfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
 
-    gen = torch.Generator().manual_seed(tcfg.seed)
-    log: dict[str, Any] = {"step": [], "train_loss": [], "eval_step": [], "val_loss": []}
     t0 = time.perf_counter()
-    for step in range(tcfg.steps):
+    for step in range(start, tcfg.steps):
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
-        batch = _batch(train_tokens, tcfg.batch_size, cfg.n_ctx, gen).to(device)
+        batch = sampler.batch(step).to(device)
         loss = model(batch, return_type="loss")
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -170,12 +243,16 @@ def train_model(cfg: CourseLMConfig, tcfg: TrainConfig, train_tokens: torch.Tens
             log["eval_step"].append(step + 1)
             log["val_loss"].append(round(v, 4))
             if progress:
-                rate = (step + 1) * tcfg.batch_size * cfg.n_ctx / (time.perf_counter() - t0)
-                print(f"step {step + 1}/{tcfg.steps}: train {loss.item():.3f}, val {v:.3f}, {rate:,.0f} tokens/s",
-                      flush=True)
-    elapsed = max(time.perf_counter() - t0, 1e-9)
+                rate = (step + 1 - start) * tcfg.batch_size * cfg.n_ctx / (time.perf_counter() - t0)
+                print(f"step {step + 1}/{tcfg.steps} (pass {(step + 1) / sampler.steps_per_epoch():.2f}): "
+                      f"train {loss.item():.3f}, val {v:.3f}, {rate:,.0f} tokens/s", flush=True)
+        if checkpoint is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == tcfg.steps):
+            _save_checkpoint(Path(checkpoint), step + 1, model, opt, log, before + time.perf_counter() - t0,
+                             cfg, tcfg)
+    elapsed = max(before + time.perf_counter() - t0, 1e-9)
     log["seconds"] = round(elapsed, 1)
     log["tokens_per_second"] = round(tcfg.steps * tcfg.batch_size * cfg.n_ctx / elapsed)
+    log["passes"] = round(tcfg.steps / sampler.steps_per_epoch(), 3)
     return model.eval(), log
 
 
@@ -205,7 +282,9 @@ def save_course_lm(model: Any, tokenizer: Any, cfg: CourseLMConfig, tcfg: TrainC
 def load_course_lm(device: str | torch.device | None = None, path: Path = MODEL_DIR) -> tuple[Any, Any]:
     """The shipped model (``HookedTransformer``, in eval mode) and its tokenizer, checked by SHA-256."""
     from safetensors.torch import load_file
+    require("tokenizers", purpose="the course language model")
     from tokenizers import Tokenizer
+    require("transformer_lens", purpose="the course language model")
     from transformer_lens import HookedTransformer
 
     path = Path(path)
@@ -253,6 +332,7 @@ def load_pretrained(name: str = "gpt2-small", device: str | torch.device | None 
     if not _hub_reachable():
         raise OfflineError(f"cannot download {name!r}: the model hub is unreachable (offline). The course's own "
                            "model works offline: model, tokenizer = load_course_lm()")
+    require("transformer_lens", purpose="the course language model")
     from transformer_lens import HookedTransformer
 
     return HookedTransformer.from_pretrained(name, device=str(device) if device is not None else None)
@@ -268,6 +348,7 @@ def load_pretrained_sae(release: str = "gpt2-small-res-jb", sae_id: str = "block
     if not _hub_reachable():
         raise OfflineError(f"cannot download the SAE {release}/{sae_id}: the model hub is unreachable (offline). "
                            "Offline, train SAEs on the course model: model, tokenizer = load_course_lm()")
+    require("sae_lens", purpose="the course language model")
     from sae_lens import SAE
 
     return SAE.from_pretrained(release, sae_id, device=str(device) if device is not None else "cpu")
@@ -303,39 +384,6 @@ def complete(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int = 20) 
             break
         new.append(nxt)
     return tokenizer.decode(new)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.course_lm",
-                                     description="Reproduce the shipped course model from the corpus.")
-    parser.add_argument("command", choices=["train"])
-    parser.add_argument("--steps", type=int, default=TrainConfig.steps)
-    parser.add_argument("--out", type=Path, default=MODEL_DIR)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (the shipped model used 1, which makes runs repeatable)")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    texts = [f.text for f in load_corpus("train")]
-    t0 = time.perf_counter()
-    tokenizer = train_tokenizer(texts, CourseLMConfig.d_vocab)
-    train_tokens, val_tokens = encode_split(tokenizer, "train"), encode_split(tokenizer, "validation")
-    print(f"tokenizer: {time.perf_counter() - t0:.1f} s; {len(train_tokens):,} train / {len(val_tokens):,} "
-          "validation tokens", flush=True)
-    cfg, tcfg = CourseLMConfig(), TrainConfig(steps=args.steps)
-    model, log = train_model(cfg, tcfg, train_tokens, val_tokens, device=args.device)
-    log["val_loss_full"] = round(evaluate(model, val_tokens, cfg.n_ctx), 4)
-    log.update({f"{k}_baseline": round(v, 4) for k, v in ngram_baselines(train_tokens, val_tokens, cfg.d_vocab).items()})
-    log.update(train_tokens=len(train_tokens), val_tokens=len(val_tokens), torch=torch.__version__,
-               threads=torch.get_num_threads())
-    save_course_lm(model, tokenizer, cfg, tcfg, log, args.out)
-    print(f"saved to {args.out}: validation loss {log['val_loss_full']:.3f} nats "
-          f"(unigram {log['unigram_baseline']:.3f}, bigram {log['bigram_baseline']:.3f})")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
 
 
 # ------------------------------------------------------------------------------------------------
@@ -411,3 +459,75 @@ def plot_best_f1(f1: Any, concepts: list[str], title: str) -> Any:
     fig.update_xaxes(title_text="F1 of the best concept", row=1, col=1)
     fig.update_yaxes(title_text="neurons", row=1, col=1)
     return style(fig, title=title, height=400)
+
+
+def _tokens(tokenizer: Any, corpus: str, cache: Path | None) -> dict[str, torch.Tensor]:
+    """Token streams of the splits (read back from ``cache/tokens.safetensors`` when present)."""
+    from safetensors.torch import load_file, save_file
+
+    if cache is not None and (cache / "tokens.safetensors").exists():
+        return load_file(str(cache / "tokens.safetensors"))
+    splits = ["train", "validation"] + (["validation_packages"] if corpus == "python" else [])
+    out = {sp: encode_split(tokenizer, sp, corpus) for sp in splits}
+    if cache is not None:
+        save_file(out, str(cache / "tokens.safetensors"))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course_utils.course_lm",
+                                     description="Reproduce the shipped course model from the corpus.")
+    parser.add_argument("command", choices=["train"])
+    parser.add_argument("--corpus", choices=["stdlib", "python"], default="python",
+                        help="'python': stdlib + pinned packages (build it first: python -m "
+                             "course_utils.package_corpus build); 'stdlib': the shipped snapshot only")
+    parser.add_argument("--steps", type=int, default=TrainConfig.steps)
+    parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    parser.add_argument("--out", type=Path, default=MODEL_DIR)
+    parser.add_argument("--checkpoint-dir", type=Path, default=None,
+                        help="save the tokenizer, tokens and a training checkpoint here; rerunning the same "
+                             "command resumes from the checkpoint")
+    parser.add_argument("--checkpoint-every", type=int, default=250)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (the shipped model used 1, which makes runs repeatable)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    ckpt = args.checkpoint_dir
+    t0 = time.perf_counter()
+    if ckpt is not None and (ckpt / "tokenizer.json").exists():
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(ckpt / "tokenizer.json"))
+    else:
+        texts = [f.text for f in corpus_files("train", args.corpus)]
+        tokenizer = train_tokenizer(texts, CourseLMConfig.d_vocab)
+        if ckpt is not None:
+            ckpt.mkdir(parents=True, exist_ok=True)
+            tokenizer.save(str(ckpt / "tokenizer.json"))
+    toks = _tokens(tokenizer, args.corpus, ckpt)
+    train_tokens, val_tokens = toks["train"], toks["validation"]
+    print(f"tokenizer and tokens: {time.perf_counter() - t0:.1f} s; {len(train_tokens):,} train / "
+          f"{len(val_tokens):,} validation tokens", flush=True)
+    cfg, tcfg = CourseLMConfig(), TrainConfig(steps=args.steps, batch_size=args.batch_size)
+    model, log = train_model(cfg, tcfg, train_tokens, val_tokens, device=args.device,
+                             checkpoint=ckpt / "checkpoint.pt" if ckpt is not None else None,
+                             checkpoint_every=args.checkpoint_every)
+    log["val_loss_full"] = round(evaluate(model, val_tokens, cfg.n_ctx), 4)
+    val_chars = sum(len(f.text) + 1 for f in corpus_files("validation", "stdlib"))
+    log["val_nats_per_char"] = round(log["val_loss_full"] * len(val_tokens) / val_chars, 4)
+    if "validation_packages" in toks:
+        log["val_packages_loss_full"] = round(evaluate(model, toks["validation_packages"], cfg.n_ctx), 4)
+        log["val_packages_tokens"] = len(toks["validation_packages"])
+    log["train_loss_sample"] = round(evaluate(model, train_tokens, cfg.n_ctx, max_windows=1024), 4)
+    log.update({f"{k}_baseline": round(v, 4) for k, v in ngram_baselines(train_tokens, val_tokens, cfg.d_vocab).items()})
+    log.update(corpus=args.corpus, train_tokens=len(train_tokens), val_tokens=len(val_tokens),
+               torch=torch.__version__, threads=torch.get_num_threads())
+    save_course_lm(model, tokenizer, cfg, tcfg, log, args.out)
+    print(f"saved to {args.out}: validation loss {log['val_loss_full']:.3f} nats "
+          f"(unigram {log['unigram_baseline']:.3f}, bigram {log['bigram_baseline']:.3f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
