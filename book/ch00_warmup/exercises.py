@@ -18,8 +18,9 @@ from course_utils.checks import warmup as checks
 # ## Exercise 0.1: a linear map with einsum
 #
 # Implement `affine(x, W, b)` for `x: [batch, d_in]`, `W: [d_out, d_in]` (PyTorch's `nn.Linear` layout)
-# and `b: [d_out]`, returning $y_{bo} = \sum_i W_{oi} x_{bi} + b_o$ of shape `[batch, d_out]`. Use
-# `torch.einsum`.
+# and `b: [d_out]`, returning $y_{bo} = \sum_i W_{oi} x_{bi} + b_o$ of shape `[batch, d_out]`. Write it
+# with `torch.einsum` (it names every index; `x @ W.T + b` is the same map). The check also back-propagates
+# through your function, as training will, so compute it from the inputs with torch operations.
 #
 # <details><summary>Hint</summary>
 #
@@ -110,7 +111,8 @@ checks.check_mean_activation_by_class(mean_activation_by_class)
 #
 # Return the output of the submodule called `module_name` (e.g. `"act"` for the ReLU of
 # `course_utils.warmup.TinyMLP`) when `model` runs on `x`. Use `register_forward_hook`, store the
-# output detached, and remove the hook before returning, even if the forward pass fails.
+# output detached, and remove the hook before returning, even if the forward pass fails. Leave the
+# model as you found it: hooks that were already there stay, and its train/eval mode is unchanged.
 #
 # <details><summary>Hint</summary>
 #
