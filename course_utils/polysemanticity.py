@@ -41,7 +41,7 @@ from course_utils.plotting import style
 from course_utils.warmup import TinyMLP, accuracy, train_tiny_mlp
 
 N_DIGIT_CLASSES = 10
-DIAGONALS = torch.tensor([[1.0, 1.0], [1.0, -1.0]]) / math.sqrt(2.0)  # the (1,1) and (1,−1) directions
+DIAGONALS = torch.tensor([[1.0, 1.0], [1.0, -1.0]], dtype=torch.float64) / math.sqrt(2.0)  # (1,1), (1,−1)
 
 # ----------------------------------------------------------------------------------------------
 # Argument checking
@@ -747,7 +747,7 @@ def xy_neuron_readings(model: nn.Sequential, n: int = 100_000, top_frac: float =
     _check_float(top_frac, "top_frac", 1e-6, 1.0)
     W1 = model[0].weight.detach()
     Wn = W1 / W1.norm(dim=1, keepdim=True)
-    which = (Wn @ DIAGONALS.T).abs().argmax(1)  # 0: (1,1), 1: (1,-1)
+    which = (Wn @ DIAGONALS.to(Wn).T).abs().argmax(1)  # 0: (1,1), 1: (1,-1)
     x = torch.randn(n, 2, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
         h = model[1](model[0](x))

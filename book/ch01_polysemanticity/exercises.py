@@ -32,7 +32,7 @@ print(f"digits MLP with {CFG['d_hidden']} hidden neurons, test accuracy {run.tes
 # Return the output of the submodule `module_name` for every row of `inputs`, running the model on
 # `batch_size` rows at a time and concatenating the batches in order. Register the hook **once**, store
 # each output detached, run under `torch.no_grad()`, and remove the hook before returning, even if the
-# forward pass raises.
+# forward pass raises. Leave the model as you found it (its other hooks, its train/eval mode).
 #
 # <details><summary>Hint</summary>
 #

@@ -14,6 +14,8 @@ from torch import nn
 
 from course_utils import polysemanticity as ref
 from course_utils.checks._core import (
+    ATOL64,
+    RTOL64,
     Case,
     CheckFailed,
     Mistake,
@@ -23,6 +25,7 @@ from course_utils.checks._core import (
     dtypes_and_devices,
     passed,
 )
+from course_utils.checks._hooks import FailsAfter, assert_untouched, call_on_failing_model, snapshot
 from course_utils.warmup import TinyMLP
 
 
@@ -59,66 +62,105 @@ def _collect_wrong(model: nn.Module, module_name: str, inputs: torch.Tensor, bat
     return torch.cat(stored)
 
 
-class _FailsAfter(nn.Module):
-    """A model whose forward pass raises after ``layer`` has run: a leaked hook would survive it."""
+class _RecordingMLP(TinyMLP):
+    """TinyMLP that records, for every forward pass, the batch size and whether autograd was on."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.layer = nn.Linear(3, 2)
+    def __init__(self, d_in: int, d_hidden: int, n_classes: int) -> None:
+        super().__init__(d_in=d_in, d_hidden=d_hidden, n_classes=n_classes)
+        self.calls: list[tuple[int, bool]] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.layer(x)
-        raise RuntimeError("this model fails on purpose (testing that the hook is removed anyway)")
+        self.calls.append((int(x.shape[0]), torch.is_grad_enabled()))
+        return super().forward(x)
+
+
+def _count_registrations(module: nn.Module) -> list[int]:
+    """Count the forward hooks registered on ``module`` (undo with ``del module.register_forward_hook``)."""
+    count = [0]
+    original = module.register_forward_hook
+
+    def counting(*args: object, **kwargs: object) -> object:
+        count[0] += 1
+        return original(*args, **kwargs)
+
+    module.register_forward_hook = counting  # type: ignore[method-assign]
+    return count
+
+
+def _check_batching(name: str, calls: list[tuple[int, bool]], registrations: int, n: int, batch_size: int,
+                    context: str) -> None:
+    """Stated requirements of 1.1: batches of batch_size rows, each input once, no_grad, one hook."""
+    sizes = [c[0] for c in calls]
+    if sizes and max(sizes) > batch_size:
+        raise CheckFailed(f"{name} ran the model on {max(sizes)} rows at once ({context}): run it on batch_size "
+                          "rows at a time (inputs.split(batch_size)); is the batch size hard-coded?")
+    if sum(sizes) != n:
+        raise CheckFailed(f"{name} ran the model on {sum(sizes)} rows in total for {n} inputs ({context}): run "
+                          "every input through the model exactly once, batch by batch")
+    if any(grad for _, grad in calls):
+        raise CheckFailed(f"{name} ran the forward passes with autograd on ({context}): wrap the loop in "
+                          "`with torch.no_grad():` (detaching alone still builds the graph of every batch)")
+    if registrations > 1:
+        raise CheckFailed(f"{name} registered {registrations} hooks (one per batch?) ({context}): register the "
+                          "hook once, before the loop, and remove it once at the end")
 
 
 def check_collect_activations(collect_activations: Callable[..., torch.Tensor]) -> None:
     """``collect_activations(model, module_name, inputs, batch_size) -> [n, ...]``: the module's output for
-    every input, batch by batch, concatenated in order; the hook removed afterwards, even on error."""
+    every input, batch by batch, concatenated in order; the hook removed afterwards, even on error.
+
+    Kinds covered: parameters (batch sizes 1, 32, n exactly, larger than n), shapes (n not a multiple
+    of batch_size), float64 at float64 tolerance, stated requirements (batches of batch_size rows, each
+    input once, under no_grad, one hook, detached output), side effects (hook removed also on error,
+    the caller's hooks kept, train/eval mode, parameters and autograd unchanged).
+    """
     name = "collect_activations"
     n_cases = 0
     for seed, (dt, dev) in enumerate(dtypes_and_devices()):
         torch.manual_seed(seed)
-        model = TinyMLP(d_in=6, d_hidden=5, n_classes=3).to(dtype=dt, device=dev).eval()
+        model = _RecordingMLP(d_in=6, d_hidden=5, n_classes=3).to(dtype=dt, device=dev).train(seed % 2 == 1)
+        model.act.register_forward_hook(lambda m, i, o: None)  # the caller's own hook: it must survive
         inputs = torch.randn(70, 6, generator=_gen(seed), dtype=dt).to(dev)
-        for module_name, batch_size in (("act", 32), ("hidden", 32), ("act", 128)):
-            kwargs = dict(model=model, module_name=module_name, inputs=inputs, batch_size=batch_size)
-            context = f"module_name={module_name!r}, inputs: {list(inputs.shape)}, batch_size={batch_size}"
-            actual = call_learner(collect_activations, kwargs, name)
+        tol = (ATOL64, RTOL64) if dt == torch.float64 else (1e-5, 1e-4)
+        for module_name, batch_size, n in (("act", 32, 70), ("hidden", 32, 70), ("act", 128, 70), ("act", 70, 70),
+                                           ("readout", 1, 5)):
+            x = inputs[:n]
+            kwargs = dict(model=model, module_name=module_name, inputs=x, batch_size=batch_size)
+            context = f"module_name={module_name!r}, inputs: {list(x.shape)}, batch_size={batch_size}"
             module = model.get_submodule(module_name)
-            if len(module._forward_hooks):
-                module._forward_hooks.clear()
-                raise CheckFailed(f"{name} left its forward hook registered on model.{module_name}: every later "
-                                  "forward pass would keep recording. Keep the handle that register_forward_hook "
-                                  "returns and call handle.remove() (in a finally: block)")
+            before = snapshot(model)
+            model.calls.clear()
+            registrations = _count_registrations(module)
+            try:
+                actual = call_learner(collect_activations, kwargs, name)
+            finally:
+                del module.register_forward_hook
+            assert_untouched(name, model, before)
+            calls = list(model.calls)
             if isinstance(actual, torch.Tensor) and actual.requires_grad:
                 raise CheckFailed(f"{name} returned a tensor that still requires grad ({context}): store "
                                   "output.detach() in the hook, and run the model under torch.no_grad()")
-            expected = ref.collect_activations(model, module_name, inputs, batch_size)
+            expected = ref.collect_activations(model, module_name, x, batch_size)
             mistakes = [
                 ("you stored the module's input (the hook's second argument, a tuple), not its output (the third)",
-                 _collect_wrong(model, module_name, inputs, batch_size, "input")),
+                 _collect_wrong(model, module_name, x, batch_size, "input")),
                 ("you kept only the last batch: append every batch's activations to a list and torch.cat them",
-                 _collect_wrong(model, module_name, inputs, batch_size, "last")),
+                 _collect_wrong(model, module_name, x, batch_size, "last")),
                 ("you kept only the first batch: the hook runs once per batch, keep them all",
-                 _collect_wrong(model, module_name, inputs, batch_size, "first")),
+                 _collect_wrong(model, module_name, x, batch_size, "first")),
                 ("you returned the model's output (the logits), not what the hook recorded",
-                 _collect_wrong(model, module_name, inputs, batch_size, "model_output")),
+                 _collect_wrong(model, module_name, x, batch_size, "model_output")),
             ]
             if module_name == "act":  # the ReLU's input is the pre-activation: same shape, different values
                 mistakes.append(("you recorded model.hidden (the pre-activations) instead of the module asked for",
-                                 model.hidden(inputs).detach()))
-            compare(actual, expected, what=f"{name}(...)", mistakes=mistakes, context=context)
+                                 model.hidden(x).detach()))
+            mistakes = [(m, o) for m, o in mistakes if not (o.shape == expected.shape and torch.equal(o, expected))]
+            compare(actual, expected, what=f"{name}(...)", mistakes=mistakes, context=context, atol=tol[0],
+                    rtol=tol[1])
+            _check_batching(name, calls, registrations[0], n, batch_size, context)
             n_cases += 1
-    failing = _FailsAfter()
-    try:
-        collect_activations(model=failing, module_name="layer", inputs=torch.randn(4, 3), batch_size=2)
-    except NotImplementedError:
-        raise
-    except Exception:  # noqa: BLE001 - the model is meant to fail; what matters is the hook afterwards
-        pass
-    if len(failing.layer._forward_hooks):
-        raise CheckFailed(f"{name} leaves its hook registered when the forward pass raises an error: put "
-                          "handle.remove() in a finally: block so that it always runs")
+    call_on_failing_model(collect_activations, dict(model=FailsAfter(), module_name="layer",
+                                                    inputs=torch.randn(4, 3), batch_size=2), name)
     passed(name, f"{n_cases} cases, several batch sizes, and a model that fails mid-way")
 
 
@@ -131,7 +173,11 @@ def _distinct_acts(n: int, units: int, g: torch.Generator, dt: torch.dtype) -> t
 
 
 def check_top_k_class_counts(top_k_class_counts: Callable[..., torch.Tensor]) -> None:
-    """``top_k_class_counts(acts: [n, n_units], labels: [n], k, n_classes) -> [n_units, n_classes]``."""
+    """``top_k_class_counts(acts: [n, n_units], labels: [n], k, n_classes) -> [n_units, n_classes]``.
+
+    Kinds covered: parameters (k = 1, k = n, n_classes larger than the labels use), shapes (one unit),
+    dtypes (integer counts, float64 activations), inputs left unmodified.
+    """
     cases = []
     for seed, (dt, dev) in enumerate(dtypes_and_devices()):
         g = _gen(100 + seed)
@@ -140,6 +186,10 @@ def check_top_k_class_counts(top_k_class_counts: Callable[..., torch.Tensor]) ->
         cases.append(Case(dict(acts=acts.to(dev), labels=labels.to(dev), k=7, n_classes=5)))
         cases.append(Case(dict(acts=acts.to(dev), labels=labels.to(dev), k=12, n_classes=8),
                           label="n_classes=8 although the labels only use 0..4"))
+        cases.append(Case(dict(acts=acts[:, :1].to(dev), labels=labels.to(dev), k=1, n_classes=5),
+                          label="one unit, k = 1"))
+        cases.append(Case(dict(acts=acts[:9].to(dev), labels=labels[:9].to(dev), k=9, n_classes=5),
+                          label="k = n_examples"))
     mistakes = [
         Mistake("you counted the k *smallest* activations: topk's largest=True (the default) is what you want",
                 lambda acts, labels, k, n_classes: ref.top_k_class_counts(-acts, labels, k, n_classes)),
@@ -170,7 +220,12 @@ def _entropy(counts: torch.Tensor, log: Callable[[torch.Tensor], torch.Tensor] =
 
 
 def check_polysemanticity_score(polysemanticity_score: Callable[..., torch.Tensor]) -> None:
-    """``polysemanticity_score(counts: [n_units, n_classes]) -> [n_units]`` = exp(entropy of counts/row sum)."""
+    """``polysemanticity_score(counts: [n_units, n_classes]) -> [n_units]`` = exp(entropy of counts/row sum).
+
+    Kinds covered: dtypes (integer counts, as top_k_class_counts returns them: float32 out; float64 at
+    float64 tolerance), boundaries (empty classes, a one-class unit scoring 1, an even unit scoring
+    m), shapes (one unit, one class), inputs left unmodified.
+    """
     cases = []
     for seed, (dt, dev) in enumerate(dtypes_and_devices()):
         g = _gen(200 + seed)
@@ -181,6 +236,11 @@ def check_polysemanticity_score(polysemanticity_score: Callable[..., torch.Tenso
         counts[1, 3] = 50  # a monosemantic unit: score 1
         counts[2] = 5  # an even spread over 10 classes: score 10
         cases.append(Case(dict(counts=counts.to(dev))))
+    g = _gen(250)
+    cases.append(Case(dict(counts=torch.randint(0, 5, (7, 10), generator=g) + torch.eye(7, 10, dtype=torch.long)),
+                      label="integer counts, as top_k_class_counts returns them"))
+    cases.append(Case(dict(counts=torch.tensor([[0, 3, 0, 1]])), label="one unit, integer counts"))
+    cases.append(Case(dict(counts=torch.tensor([[4.0], [1.0]], dtype=torch.float64)), label="one class"))
     name = "polysemanticity_score"
     zero = cases[0].kwargs["counts"]
     out = call_learner(polysemanticity_score, dict(counts=zero.clone()), name)
@@ -212,7 +272,11 @@ def check_polysemanticity_score(polysemanticity_score: Callable[..., torch.Tenso
 
 
 def check_neuron_purity(neuron_purity: Callable[..., torch.Tensor]) -> None:
-    """``neuron_purity(M: [n_neurons, n_features]) -> [n_neurons]`` = max_j M_ij² / Σ_j M_ij²."""
+    """``neuron_purity(M: [n_neurons, n_features]) -> [n_neurons]`` = max_j M_ij² / Σ_j M_ij².
+
+    Kinds covered: shapes (more and fewer features than neurons, one neuron, one feature), values (a
+    dominant negative weight), float64 at float64 tolerance, inputs left unmodified.
+    """
     cases = []
     for seed, (dt, dev) in enumerate(dtypes_and_devices()):
         g = _gen(300 + seed)
@@ -220,6 +284,9 @@ def check_neuron_purity(neuron_purity: Callable[..., torch.Tensor]) -> None:
         M[0, 2] = -4.0  # the dominant weight is negative
         cases.append(Case(dict(M=M.to(dev))))
         cases.append(Case(dict(M=torch.randn(4, 3, generator=g, dtype=dt).to(dev))))
+        cases.append(Case(dict(M=torch.randn(1, 6, generator=g, dtype=dt).to(dev)), label="one neuron"))
+        cases.append(Case(dict(M=torch.randn(3, 1, generator=g, dtype=dt).to(dev)),
+                          label="one feature: every purity is 1"))
     sq = lambda M: M ** 2  # noqa: E731
     mistakes = [
         Mistake("you used |M| instead of M²: purity compares squared weights (variance shares)",
@@ -246,7 +313,11 @@ def _svd_parts(H: torch.Tensor, F: torch.Tensor) -> tuple[torch.Tensor, torch.Te
 
 
 def check_procrustes_rotation(procrustes_rotation: Callable[..., torch.Tensor]) -> None:
-    """``procrustes_rotation(H: [n, d], F: [n, d]) -> Q: [d, d]``, orthogonal, minimising ‖H Q − F‖."""
+    """``procrustes_rotation(H: [n, d], F: [n, d]) -> Q: [d, d]``, orthogonal, minimising ‖H Q − F‖.
+
+    Kinds covered: shapes (d = 2, 4, 5; n much larger than d), values (an exact rotation recovered,
+    unrelated H and F), float64 at float64 tolerance (up to the SVD's rounding), inputs left unmodified.
+    """
     cases = []
     for seed, (dt, dev) in enumerate(dtypes_and_devices()):
         g = _gen(400 + seed)
@@ -256,6 +327,9 @@ def check_procrustes_rotation(procrustes_rotation: Callable[..., torch.Tensor]) 
                           label="F is a rotation of H plus noise"))
         cases.append(Case(dict(H=torch.randn(30, 5, generator=g, dtype=dt).to(dev),
                                F=torch.randn(30, 5, generator=g, dtype=dt).to(dev)), label="unrelated H and F"))
+        H2 = torch.randn(12, 2, generator=g, dtype=dt) * torch.tensor([3.0, 1.0], dtype=dt)
+        cases.append(Case(dict(H=H2.to(dev), F=(H2 @ ref.random_rotation(2, seed=7 + seed, dtype=dt)).to(dev)),
+                          label="F is an exact rotation of H, d = 2"))
     mistakes = [
         Mistake("your Q is transposed (V Uᵀ): with U, S, Vh = svd(Hᵀ F) the rotation from H to F is U @ Vh "
                 "(or you took the SVD of Fᵀ H)",
@@ -271,7 +345,7 @@ def check_procrustes_rotation(procrustes_rotation: Callable[..., torch.Tensor]) 
                 lambda H, F: torch.linalg.svd(H.T @ H)[0] @ torch.linalg.svd(H.T @ H)[2]),
     ]
     n = check_function("procrustes_rotation", procrustes_rotation, ref.procrustes_rotation, cases, mistakes,
-                       atol=1e-4, rtol=1e-3)
+                       atol=1e-4, rtol=1e-3, atol64=1e-9, rtol64=1e-8)
     passed("procrustes_rotation", f"{n} random cases")
 
 
@@ -280,7 +354,11 @@ def check_procrustes_rotation(procrustes_rotation: Callable[..., torch.Tensor]) 
 
 
 def check_diagonal_alignment(diagonal_alignment: Callable[..., torch.Tensor]) -> None:
-    """``diagonal_alignment(W1: [n_neurons, 2]) -> [n_neurons]`` = max(|cos(w, (1,1))|, |cos(w, (1,−1))|)."""
+    """``diagonal_alignment(W1: [n_neurons, 2]) -> [n_neurons]`` = max(|cos(w, (1,1))|, |cos(w, (1,−1))|).
+
+    Kinds covered: values (negative cosines, either diagonal), shapes (one neuron), float64 at float64
+    tolerance, inputs left unmodified.
+    """
     cases = []
     for seed, (dt, dev) in enumerate(dtypes_and_devices()):
         g = _gen(500 + seed)
@@ -288,6 +366,7 @@ def check_diagonal_alignment(diagonal_alignment: Callable[..., torch.Tensor]) ->
         W1[0] = torch.tensor([-1.5, -1.4], dtype=dt)  # reads −(x + y): aligned, negative cosine
         W1[1] = torch.tensor([0.3, -0.35], dtype=dt)
         cases.append(Case(dict(W1=W1.to(dev))))
+        cases.append(Case(dict(W1=torch.tensor([[-0.2, 0.9]], dtype=dt).to(dev)), label="one neuron"))
     s2 = math.sqrt(2.0)
 
     def cosines(W1: torch.Tensor) -> torch.Tensor:  # [n, 2] signed cosines with the two diagonals
