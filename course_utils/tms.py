@@ -279,7 +279,8 @@ class ToyModel(torch.nn.Module):
 
 @dataclass
 class TrainResult:
-    """A trained batch of toy models and its final loss per instance (on a fixed evaluation batch)."""
+    """A trained batch of toy models and its final loss per instance (on one fixed evaluation batch
+    that all instances share, so seeds with the same sparsity are compared on the same samples)."""
 
     model: ToyModel
     loss: torch.Tensor  # [inst]
@@ -295,25 +296,35 @@ class TrainResult:
 
 
 def _sample(data: Data, kind: Kind, batch_size: int, p: torch.Tensor,
-            gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+            gen: torch.Generator, shared: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """A training batch in the trainer's layout [inst, batch, n_feat] (faster matmuls than
     [batch, inst, n_feat]); same distributions as the public generators. p: [inst, n_cols].
-    Returns (x, target): target = x, or |x| with x ∈ [−1, 1] for "abs"."""
+    Returns (x, target): target = x, or |x| with x ∈ [−1, 1] for "abs".
+
+    shared=True draws one set of uniforms for all instances (common random numbers): instances with
+    the same p (the seeds of a sweep) then see identical samples, so comparing their losses compares
+    the models, not their evaluation batches."""
     n_inst, n_cols = p.shape
     pc = p[:, None, :]  # [inst, 1, n_cols]
-    u = torch.rand((n_inst, batch_size, n_cols), generator=gen).to(p.device)
+    lead = 1 if shared else n_inst
+
+    def draw(cols: int) -> torch.Tensor:  # [inst, batch, cols]
+        u = torch.rand((lead, batch_size, cols), generator=gen).to(p.device)
+        return u.expand(n_inst, batch_size, cols)
+
+    u = draw(n_cols)
     if data == "plain":
         # Given u < p, u / p is uniform on [0, 1): one random draw gives both the coin and the value.
         x = torch.where(u < pc, u / pc.clamp_min(1e-12), torch.zeros_like(u))
     else:
-        vals = torch.rand((n_inst, batch_size, 2 * n_cols), generator=gen).to(p.device)
+        vals = draw(2 * n_cols)
         if data == "correlated":
             present = (u < pc).repeat_interleave(2, dim=-1)
         else:  # active with probability 2p; given active, u < p (first feature) with probability 1/2
             present = torch.stack([u < pc, (u >= pc) & (u < 2 * pc)], dim=-1).flatten(-2)
         x = torch.where(present, vals, torch.zeros_like(vals))
     if kind == "abs":
-        sign = torch.rand(x.shape, generator=gen).to(x.device) < 0.5
+        sign = draw(x.shape[-1]) < 0.5
         x = torch.where(sign, -x, x)
         return x, x.abs()
     return x, x
@@ -394,8 +405,8 @@ def _train(n_feat: int, d_hidden: int, kind: Kind, data: Data, p: torch.Tensor, 
         if step % log_every == 0 or step == steps - 1:
             history.append(per_inst.detach().cpu())
     eval_gen = torch.Generator().manual_seed(10_000 + seed)
-    with torch.no_grad():
-        x, target = _sample(data, kind, 8192, p, eval_gen)
+    with torch.no_grad():  # every instance is scored on the same evaluation samples
+        x, target = _sample(data, kind, 8192, p, eval_gen, shared=True)
         loss = (imp_b * (target - model.forward_ibf(x)) ** 2).mean(dim=(1, 2)).cpu()
     return TrainResult(model.cpu(), loss, torch.stack(history))
 

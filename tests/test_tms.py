@@ -137,6 +137,22 @@ def test_trainer_samples_the_right_distributions(data):
     assert abs(x[x > 0].mean().item() - 0.5) < 0.01
 
 
+@pytest.mark.parametrize(("data", "kind"), [("plain", "tms"), ("correlated", "tms"),
+                                          ("anticorrelated", "tms"), ("plain", "abs")])
+def test_evaluation_samples_are_shared_across_instances(data, kind):
+    """Seeds are compared on one evaluation batch (the ±10–15% noise of separate batches was as
+    large as the gaps between geometries). Wrong kind guarded against: independent draws per
+    instance (the old behaviour), and sharing that breaks each instance's own distribution."""
+    p = torch.tensor([[0.1, 0.3], [0.1, 0.3], [0.4, 0.2]])
+    x, target = tms._sample(data, kind, 40_000, p, torch.Generator().manual_seed(0), shared=True)
+    assert torch.equal(x[0], x[1]) and torch.equal(target[0], target[1])  # same p: same samples
+    present = (x != 0).double().mean(1)  # [inst, n_feat]
+    want = p.repeat_interleave(2, dim=1) if data != "plain" else p
+    assert torch.allclose(present, want.double(), atol=0.01)  # each instance keeps its own p
+    x_own, _ = tms._sample(data, kind, 1000, p, torch.Generator().manual_seed(0))
+    assert not torch.equal(x_own[0], x_own[1])  # training batches stay independent across instances
+
+
 def test_abs_model_targets_are_absolute_values():
     x, target = tms._sample("plain", "abs", 1000, torch.full((1, 4), 0.5), torch.Generator().manual_seed(0))
     assert (x < 0).any() and torch.equal(target, x.abs())

@@ -1,6 +1,6 @@
 # %% [markdown]
-# Chapters 4 to 7 take a trained transformer apart with sparse autoencoders, transcoders and parameter
-# decomposition. Most courses download GPT-2 for that, which fails offline and drifts with every
+# The course's later parts (in preparation) take a trained transformer apart with sparse
+# autoencoders, transcoders and parameter decomposition. Most courses download GPT-2 for that, which fails offline and drifts with every
 # release of the model hubs. This course ships its own model instead: small enough to train on a
 # laptop CPU in about half an hour, trained on text that may be redistributed, and reproducible from
 # the repository with one command. This page shows what it is, how well it works, and a first look
@@ -90,7 +90,7 @@ cv.attention.attention_patterns(tokens=tokenizer.encode(snippet).tokens,
 # Python's own `tokenize` and `ast` modules say, for every character of the corpus, what it is: a
 # keyword, a name, part of a string or a docstring or a comment, how deeply indented, inside how many
 # brackets, and in what kind of statement. `course_utils.labels.token_labels` carries these labels over
-# to the BPE tokens. They are known concepts, so any unit (a neuron here, an SAE latent in chapter 4)
+# to the BPE tokens. They are known concepts, so any unit (a neuron here, a sparse-autoencoder latent later)
 # can be scored against them automatically, instead of by eye.
 
 # %%
@@ -128,7 +128,7 @@ course_lm.plot_best_f1(f1, concepts, "Layer-0 MLP neurons against known concepts
 # line, a comment *and* a string). Two readings fit, and the rest of the course is about telling them
 # apart: the neurons are polysemantic, mixing several features as chapter 1 showed on images, or they
 # track concepts our labels do not name. The same labels and scores apply unchanged to the latents of
-# a sparse autoencoder, the subject of chapter 4.
+# a sparse autoencoder, the subject of the course's later parts.
 
 # %% tags=["hide-input"]
 from IPython.display import HTML

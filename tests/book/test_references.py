@@ -1,0 +1,139 @@
+"""No page refers to a chapter, appendix or page that the book does not contain.
+
+Reads the sources (no build needed): every page in _toc.yml, every chapter's metadata and exercise
+source (both are rendered on the site). Numbered mentions ("chapter 4", "chapters 2 and 3",
+"Appendix B") must name chapters in _toc.yml; relative links must point at files that exist and
+are in the book; a chapter mention followed by an italic title, "Chapter 3 (*Incidental
+polysemanticity*)", must use that chapter's title or short title. New chapters are picked up from
+_toc.yml and their folders automatically.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CHAPTER_MENTION = re.compile(
+    r"\b[Cc]hapters?\s+(\d+(?:\s*(?:,|–|-|to|and|or)\s*\d+)*)")
+APPENDIX_MENTION = re.compile(r"\bAppendi(?:x|ces)\s+([A-Z](?:\s*(?:,|–|-|to|and|or)\s*[A-Z])*)\b")
+TITLED_MENTION = re.compile(r"\b[Cc]hapter\s+(\d+)(?:\]\([^)]*\))?\s*,?\s*\(?\*([^*]+)\*")
+LOCAL_LINK = re.compile(r"\]\((?!https?:|mailto:|#)([^)\s]+)\)")
+
+
+def _toc_docs() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    docs = [toc["root"]]
+    for part in toc.get("parts", []):
+        for ch in part.get("chapters", []):
+            docs.append(ch["file"])
+            docs += [s["file"] for s in ch.get("sections", [])]
+    return docs
+
+
+def _book_chapters() -> tuple[dict[int, Path], dict[str, Path]]:
+    """Chapter folders in the toc: {number: folder}, {appendix letter: folder}."""
+    chapters: dict[int, Path] = {}
+    appendices: dict[str, Path] = {}
+    for doc in _toc_docs():
+        folder = Path(doc).parent
+        if m := re.fullmatch(r"ch(\d+)_\w+", folder.name):
+            chapters[int(m.group(1))] = ROOT / folder
+        elif m := re.fullmatch(r"app([A-Z])_\w+", folder.name):
+            appendices[m.group(1)] = ROOT / folder
+    return chapters, appendices
+
+
+def _sources() -> list[Path]:
+    out = []
+    for doc in _toc_docs():
+        for ext in (".md", ".py"):
+            if (ROOT / f"{doc}{ext}").exists():
+                out.append(ROOT / f"{doc}{ext}")
+    for folder in sorted((ROOT / "book").glob("*/chapter.yml")):
+        out.append(folder)
+        if (folder.parent / "exercises.py").exists():
+            out.append(folder.parent / "exercises.py")
+    return out
+
+
+def _numbers(spec: str) -> list[int]:
+    parts = [int(x) for x in re.findall(r"\d+", spec)]
+    if len(parts) == 2 and re.search(r"–|-|to", spec):
+        return list(range(parts[0], parts[1] + 1))
+    return parts
+
+
+def _letters(spec: str) -> list[str]:
+    parts = re.findall(r"[A-Z]", spec)
+    if len(parts) == 2 and re.search(r"–|-|to", spec):
+        return [chr(c) for c in range(ord(parts[0]), ord(parts[1]) + 1)]
+    return parts
+
+
+def _text(path: Path) -> str:
+    """The prose of a source, comment markers removed so that wrapped lines join up."""
+    raw = path.read_text(encoding="utf-8")
+    if path.suffix == ".py":
+        raw = "\n".join(re.sub(r"^#\s?", "", ln) for ln in raw.splitlines())
+    return re.sub(r"\s*\n\s*", " ", raw)
+
+
+def problems_in(text: str, where: str, chapters: dict[int, Path], appendices: dict[str, Path],
+                base: Path, docs: set[str]) -> list[str]:
+    out = []
+    for m in CHAPTER_MENTION.finditer(text):
+        out += [f"{where}: '{m.group(0)}' names chapter {n}, which the book does not contain"
+                for n in _numbers(m.group(1)) if n not in chapters]
+    for m in APPENDIX_MENTION.finditer(text):
+        out += [f"{where}: '{m.group(0)}' names appendix {a}, which the book does not contain"
+                for a in _letters(m.group(1)) if a not in appendices]
+    for m in TITLED_MENTION.finditer(text):
+        n, title = int(m.group(1)), m.group(2).strip().lower()
+        if n in chapters:
+            meta = yaml.safe_load((chapters[n] / "chapter.yml").read_text(encoding="utf-8"))
+            if title not in {meta["title"].lower(), meta["short_title"].lower()}:
+                out.append(f"{where}: chapter {n} is called *{m.group(2)}*, but its title is "
+                           f"{meta['short_title']!r}")
+    for m in LOCAL_LINK.finditer(text):
+        target = (base / m.group(1).split("#")[0]).resolve()
+        if not m.group(1).split("#")[0]:
+            continue
+        rel = target.relative_to(ROOT).with_suffix("").as_posix() if target.is_relative_to(ROOT) else ""
+        if not target.exists() and not any(target.with_suffix(s).exists() for s in (".md", ".py")):
+            out.append(f"{where}: link to {m.group(1)}, which does not exist")
+        elif target.suffix in (".ipynb", ".md", ".html", "") and rel and rel not in docs:
+            out.append(f"{where}: link to {m.group(1)}, a page that is not in _toc.yml")
+    return out
+
+
+def test_no_page_refers_to_a_missing_chapter_or_page():
+    chapters, appendices = _book_chapters()
+    assert chapters, "no chapter found in _toc.yml"
+    docs = set(_toc_docs())
+    found = []
+    for path in _sources():
+        found += problems_in(_text(path), str(path.relative_to(ROOT)), chapters, appendices,
+                             path.parent, docs)
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("text, n_problems", [
+    ("As chapter 9 shows", 1),  # a chapter number the book lacks
+    ("chapters 2 and 9", 1),
+    ("Chapters 4 to 7 take a model apart", 4),
+    ("see Appendix Z", 1),
+    ("[Chapter 2](../ch02_superposition/index.ipynb) (*Superposition geometry*)", 1),  # wrong title
+    ("[a page](../ch09_missing/index.ipynb)", 1),  # a link to nothing
+    ("[Chapter 2](../ch02_superposition/index.ipynb) (*Superposition*)", 0),
+    ("chapters 1 to 3; Appendix A", 0),
+])
+def test_the_reference_check_catches_what_it_should(text, n_problems):
+    chapters, appendices = _book_chapters()
+    base = ROOT / "book" / "ch01_polysemanticity"
+    found = problems_in(text, "text", chapters, appendices, base, set(_toc_docs()))
+    assert len(found) == n_problems, found
