@@ -42,8 +42,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import jupytext
 import nbformat
 import yaml
+
+from course_utils import launch, mystmd
+from course_utils.launch import release
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -51,7 +55,7 @@ _HEADER = re.compile(r"^# %%(?P<rest>.*)$")
 _ATTR = re.compile(r'\s*(?P<key>[A-Za-z_][A-Za-z0-9_-]*)=(?P<val>"(?:[^"\\]|\\.)*"|\[[^\]]*\]|\S+)')
 _KNOWN_ATTRS = {"tags", "exercise", "check", "only"}
 
-Kind = Literal["page", "exercises", "solutions"]
+Kind = Literal["page", "notebook", "exercises", "solutions"]
 
 
 class SourceError(ValueError):
@@ -75,35 +79,55 @@ def _where(path: Path, cell: SourceCell) -> str:
     return f"{path}: cell {cell.index} (line {cell.line_no})"
 
 
-def parse_source(path: Path, text: str | None = None) -> list[SourceCell]:
-    """Split a percent-format source into cells and validate its markers and attributes."""
-    path = Path(path)
-    text = path.read_text(encoding="utf-8") if text is None else text
-    cells: list[SourceCell] = []
-    current: SourceCell | None = None
-    for no, line in enumerate(text.splitlines(), start=1):
+def _headers(path: Path, lines: list[str]) -> list[tuple[int, str, str]]:
+    """(line number, cell kind, attribute text) of each ``# %%`` header; checks what jupytext tolerates."""
+    headers: list[tuple[int, str, str]] = []
+    for no, line in enumerate(lines, start=1):
         m = _HEADER.match(line)
-        if m:
-            rest = m.group("rest").strip()
-            cell_type: Literal["markdown", "code"] = "code"
-            if rest.startswith("[markdown]"):
-                cell_type, rest = "markdown", rest[len("[markdown]"):].strip()
-            elif rest.startswith("["):
-                raise SourceError(f"{path}: line {no}: unknown cell kind {rest.split(']')[0]}]; "
-                                  "use '# %%' or '# %% [markdown]'")
-            current = SourceCell(cell_type, [], no, len(cells) + 1, _parse_attrs(path, no, rest))
-            cells.append(current)
-            continue
-        if current is None:
-            if line.strip():
+        if not m:
+            if not headers and line.strip():
                 raise SourceError(f"{path}: line {no}: text before the first '# %%' cell header")
             continue
-        current.lines.append(line)
-    for cell in cells:
+        rest = m.group("rest").strip()
+        kind = "code"
+        if rest.startswith("[markdown]"):
+            kind, rest = "markdown", rest[len("[markdown]"):].strip()
+        elif rest.startswith("["):
+            raise SourceError(f"{path}: line {no}: unknown cell kind {rest.split(']')[0]}]; "
+                              "use '# %%' or '# %% [markdown]'")
+        headers.append((no, kind, rest))
+    return headers
+
+
+def parse_source(path: Path, text: str | None = None) -> list[SourceCell]:
+    """Split a percent-format source into cells (read by jupytext) and validate markers and attributes.
+
+    jupytext reads the cells, uncomments the markdown and parses the header attributes into cell
+    metadata; this function adds what jupytext leaves open: only the course's attributes are allowed,
+    their values must be JSON, markdown lines must be comments, and the solution markers must pair up.
+    """
+    path = Path(path)
+    text = path.read_text(encoding="utf-8") if text is None else text
+    raw = text.splitlines()
+    headers = _headers(path, raw)
+    nb = jupytext.reads(text, fmt="py:percent") if headers else nbformat.v4.new_notebook()
+    if len(nb.cells) != len(headers):
+        raise SourceError(f"{path}: jupytext read {len(nb.cells)} cells but the file has {len(headers)} "
+                          "'# %%' headers; is a header inside a string or docstring?")
+    cells: list[SourceCell] = []
+    for i, ((no, kind, rest), jcell) in enumerate(zip(headers, nb.cells), start=1):
+        if jcell.cell_type != kind:
+            raise SourceError(f"{path}: line {no}: jupytext read a {jcell.cell_type} cell, expected {kind}")
+        attrs = _attrs_from_metadata(path, no, rest, dict(jcell.metadata))
+        lines = jcell.source.split("\n") if jcell.source else []
+        cell = SourceCell(kind, lines, no, i, attrs)
+        if kind == "markdown":
+            end = headers[i][0] - 1 if i < len(headers) else len(raw)
+            for ln in raw[no:end]:
+                _check_comment(path, cell, ln)
         _strip_blank_edges(cell.lines)
-        if cell.cell_type == "markdown":
-            cell.lines = [_uncomment(path, cell, ln) for ln in cell.lines]
         _validate(path, cell)
+        cells.append(cell)
     names = [c.attrs["exercise"] for c in cells if "exercise" in c.attrs]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:
@@ -112,6 +136,26 @@ def parse_source(path: Path, text: str | None = None) -> list[SourceCell]:
         if "check" in c.attrs and c.attrs["check"] not in names:
             raise SourceError(f"{_where(path, c)}: check={c.attrs['check']!r} names no exercise in this file")
     return cells
+
+
+# metadata jupytext adds by itself (blank-line bookkeeping), not written by authors
+_JUPYTEXT_KEYS = {"lines_to_next_cell", "lines_to_end_of_cell_marker"}
+
+
+def _attrs_from_metadata(path: Path, no: int, rest: str, meta: dict[str, Any]) -> dict[str, Any]:
+    for key in _JUPYTEXT_KEYS:
+        meta.pop(key, None)
+    if "incorrectly_encoded_metadata" in meta:
+        _parse_attrs(path, no, rest)  # names the offending attribute
+        raise SourceError(f"{path}: line {no}: cell attributes {rest!r} are not valid JSON "
+                          '(expected key=JSON, e.g. tags=["hide-input"] exercise="name")')
+    for key, val in meta.items():
+        if key not in _KNOWN_ATTRS:
+            if val is None:
+                raise SourceError(f"{path}: line {no}: cannot read cell attributes {key!r} "
+                                  '(expected key=JSON, e.g. tags=["hide-input"] exercise="name")')
+            raise SourceError(f"{path}: line {no}: unknown cell attribute {key!r}; known: {sorted(_KNOWN_ATTRS)}")
+    return meta
 
 
 def _parse_attrs(path: Path, no: int, rest: str) -> dict[str, Any]:
@@ -140,14 +184,9 @@ def _strip_blank_edges(lines: list[str]) -> None:
         lines.pop()
 
 
-def _uncomment(path: Path, cell: SourceCell, line: str) -> str:
-    if line == "#":
-        return ""
-    if line.startswith("# "):
-        return line[2:]
-    if not line.strip():
-        return ""
-    raise SourceError(f"{_where(path, cell)}: markdown lines must start with '# ', got {line!r}")
+def _check_comment(path: Path, cell: SourceCell, line: str) -> None:
+    if line.strip() and line != "#" and not line.startswith("# "):
+        raise SourceError(f"{_where(path, cell)}: markdown lines must start with '# ', got {line!r}")
 
 
 def _validate(path: Path, cell: SourceCell) -> None:
@@ -191,44 +230,13 @@ def _validate(path: Path, cell: SourceCell) -> None:
 # Rendering
 
 
-def _repo_settings(root: Path) -> dict[str, str]:
-    cfg = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
-    repo = cfg.get("repository", {})
-    url = repo.get("url", "").rstrip("/")
-    m = re.match(r"https://github\.com/([^/]+)/([^/]+)$", url)
-    if not m:
-        raise SourceError(f"{root / '_config.yml'}: repository.url must be a GitHub URL, got {url!r}")
-    from course_utils import __version__
-
-    return {"url": url, "org": m.group(1), "repo": m.group(2), "branch": repo.get("branch", "main"),
-            "version": __version__}
-
-
 def colab_url(root: Path, rel_path: str) -> str:
-    s = _repo_settings(root)
-    return f"https://colab.research.google.com/github/{s['org']}/{s['repo']}/blob/{s['branch']}/{rel_path}"
+    """Open a repository file in Colab at the release tag (see :mod:`course_utils.launch`)."""
+    return release(root).colab_url(rel_path)
 
 
 def setup_cell_source(root: Path, extras: list[str] | None = None) -> str:
-    s = _repo_settings(root)
-    name = "polysemanticity-course" + (f"[{','.join(extras)}]" if extras else "")
-    spec = f"{name} @ git+{s['url']}@v{s['version']}"
-    return "\n".join([
-        "# Setup: works in JupyterLab and on Colab. On Colab it installs only the course package",
-        "# (pinned to this release) and keeps Colab's own torch.",
-        "import sys",
-        "",
-        'if "google.colab" in sys.modules:',
-        "    import subprocess",
-        "",
-        f'    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "{spec}"], check=True)',
-        "",
-        "from course_utils import SCALE, get_device, set_seed",
-        "",
-        "DEVICE = get_device()  # CUDA if present (Colab: Runtime > Change runtime type > GPU), else CPU",
-        "set_seed(0)",
-        'print(f"device: {DEVICE}, run size: {SCALE}")',
-    ])
+    return launch.setup_cell_source(root, extras)
 
 
 def _stub_lines(lines: list[str], name: str, number: str) -> list[str]:
@@ -265,47 +273,96 @@ def chapter_number(chapter: str) -> str:
     return str(int(m.group(1))) if m.group(1) else m.group(2)
 
 
+def notebook_path(chapter: str) -> str:
+    """Repository path of a page's notebook version (plain Markdown, for JupyterLab and Colab)."""
+    return f"notebooks/{chapter}.ipynb"
+
+
+def _minutes(n: int) -> str:
+    return f"{n // 60} h {n % 60:02d} min" if n >= 60 else f"{n} min"
+
+
+def _plain_header(meta: dict[str, Any], root: Path) -> str:
+    """The chapter header of the website (``chapter-header`` directive) in plain Markdown."""
+    rel, chapter = release(root), meta["chapter"]
+    lines = [rel.badge(notebook_path(chapter)), "", f"# {meta['title']}", "",
+             f"*The notebook version of this chapter's page, release {rel.version}. Generated from "
+             f"`book/{chapter}/index.py`: do not edit by hand.*", "",
+             f"**Reading** {_minutes(meta['reading_minutes'])} · **Exercises** "
+             f"{_minutes(meta['exercise_minutes'])} ({meta['n_exercises']} exercises) · **Run time** CPU: "
+             f"{meta['cpu_runtime']}; GPU: {meta['gpu_runtime']}", "", "**After this chapter you can**", ""]
+    lines += [f"- {o}" for o in meta["objectives"]]
+    lines += ["", "**Prerequisites**: " + "; ".join(meta["prerequisites"])]
+    if meta["has_exercises"]:
+        ex = f"exercises/{chapter}.ipynb"
+        lines += ["", f"**Exercises**: {rel.badge(ex)} or, in JupyterLab (`make lab`), `{ex}`."]
+    return "\n".join(lines)
+
+
+def _grading_note(chapter: str) -> str:
+    nb = f"{chapter}.ipynb"
+    return (f"Grade this notebook at any time (save it first): in a cell, `!{{sys.executable}} -m "
+            f"course_utils.grade {nb}`; in a terminal in the repository folder (JupyterLab's terminal "
+            f"after `make lab`), `python -m course_utils.grade exercises/{nb}` or `course-grade exercises/{nb}`.")
+
+
+def _header_cells(path: Path, kind: Kind, root: Path) -> list[nbformat.NotebookNode]:
+    chapter = path.parent.name
+    has_meta = (path.parent / "chapter.yml").exists()
+    meta = load_chapter_meta(path.parent) if has_meta or kind in ("page", "notebook") else {}
+    rel = release(root)
+    if kind == "page":
+        header = nbformat.v4.new_markdown_cell(
+            f"# {meta['title']}\n\n{rel.badge(notebook_path(chapter), 'Open this page in Colab')}"
+            f"\n\n```{{chapter-header}} {chapter}\n```")
+    elif kind == "notebook":
+        header = nbformat.v4.new_markdown_cell(_plain_header(meta, root))
+    else:
+        which = "exercises" if kind == "exercises" else "solutions (answer key)"
+        header = nbformat.v4.new_markdown_cell(
+            f"{rel.badge(f'{kind}/{chapter}.ipynb')}\n\n*Chapter {chapter_number(chapter)} {which}, release "
+            f"{rel.version}. Generated from `book/{chapter}/exercises.py`: do not edit by hand.*\n\n"
+            f"{_grading_note(chapter)}")
+    setup = nbformat.v4.new_code_cell(setup_cell_source(root, meta.get("pip_extras")))
+    setup.metadata.update(launch.setup_cell_metadata())
+    if kind == "page":
+        setup.metadata = {"tags": ["remove-cell"]}
+    return [header, setup]
+
+
 def render(path: Path, kind: Kind, root: Path) -> nbformat.NotebookNode:
-    """Build one notebook (page, exercises or solutions) from its source file."""
+    """Build one notebook (page, its notebook version, exercises or solutions) from its source file.
+
+    ``page`` keeps MyST for the website; the other kinds are read in JupyterLab and Colab, so their
+    markdown is plain (:mod:`course_utils.mystmd`) and ``hide-input`` code starts collapsed.
+    """
     path = Path(path)
     chapter = path.parent.name
     number = chapter_number(chapter)
     cells = parse_source(path)
+    if kind in ("page", "notebook") and any("exercise" in c.attrs or "check" in c.attrs for c in cells):
+        raise SourceError(f"{path}: pages hold no exercises; put them in exercises.py")
+    bib = mystmd.load_bib(root) if kind != "page" else {}
     nb = nbformat.v4.new_notebook()
     nb.metadata = {
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
         "language_info": {"name": "python"},
     }
-    out: list[nbformat.NotebookNode] = []
-    if kind == "page":
-        meta = load_chapter_meta(path.parent)
-        if any("exercise" in c.attrs or "check" in c.attrs for c in cells):
-            raise SourceError(f"{path}: pages hold no exercises; put them in exercises.py")
-        out.append(nbformat.v4.new_markdown_cell(
-            f"# {meta['title']}\n\n```{{chapter-header}} {chapter}\n```"))
-        setup = nbformat.v4.new_code_cell(setup_cell_source(root, meta.get("pip_extras")))
-        setup.metadata["tags"] = ["remove-cell"]
-        out.append(setup)
-    else:
-        rel = f"{kind}/{chapter}.ipynb"
-        badge = (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
-                 f"({colab_url(root, rel)})")
-        which = "exercises" if kind == "exercises" else "solutions (answer key)"
-        out.append(nbformat.v4.new_markdown_cell(
-            f"{badge}\n\n*Chapter {number} {which}. Generated from `book/{chapter}/exercises.py`: "
-            "do not edit by hand.*"))
-        extras = load_chapter_meta(path.parent).get("pip_extras") if (path.parent / "chapter.yml").exists() else None
-        setup = nbformat.v4.new_code_cell(setup_cell_source(root, extras))
-        setup.metadata["tags"] = ["setup"]
-        out.append(setup)
+    out = _header_cells(path, kind, root)
     n_ex = 0
     for cell in cells:
         only = cell.attrs.get("only")
-        if only is not None and (kind == "page" or only != kind):
+        if only is not None and (kind in ("page", "notebook") or only != kind):
             continue
         meta_course: dict[str, Any] = {}
         if cell.cell_type == "markdown":
-            nb_cell = nbformat.v4.new_markdown_cell("\n".join(cell.lines))
+            text = "\n".join(cell.lines)
+            if kind != "page":
+                try:
+                    text = mystmd.to_plain_markdown(text, bib)
+                except mystmd.MystError as err:
+                    raise SourceError(f"{_where(path, cell)}: {err}") from None
+            nb_cell = nbformat.v4.new_markdown_cell(text)
         else:
             lines = cell.lines
             if "exercise" in cell.attrs:
@@ -317,6 +374,8 @@ def render(path: Path, kind: Kind, root: Path) -> nbformat.NotebookNode:
             if "check" in cell.attrs:
                 meta_course = {"exercise": cell.attrs["check"], "role": "check"}
             nb_cell = nbformat.v4.new_code_cell("\n".join(lines))
+            if kind != "page" and {"hide-input", "remove-cell", "remove-input"} & set(cell.tags):
+                nb_cell.metadata["jupyter"] = {"source_hidden": True}  # collapsed, one click away
         if cell.tags:
             nb_cell.metadata["tags"] = cell.tags
         if meta_course:
@@ -329,7 +388,8 @@ def render(path: Path, kind: Kind, root: Path) -> nbformat.NotebookNode:
 
 
 def dumps(nb: nbformat.NotebookNode) -> str:
-    return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    """The notebook as jupytext (and Jupyter) write it: sorted keys, one-space indent, source as lines."""
+    return jupytext.writes(nb, fmt="ipynb") + "\n"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -375,6 +435,7 @@ def targets(root: Path) -> list[tuple[Path, Kind, Path]]:
     for d in chapter_dirs(root):
         if (d / "index.py").exists():
             out.append((d / "index.py", "page", d / "index.ipynb"))
+            out.append((d / "index.py", "notebook", root / notebook_path(d.name)))
         if (d / "exercises.py").exists():
             out.append((d / "exercises.py", "exercises", root / "exercises" / f"{d.name}.ipynb"))
             out.append((d / "exercises.py", "solutions", root / "solutions" / f"{d.name}.ipynb"))
@@ -389,7 +450,9 @@ def build(root: Path) -> list[Path]:
             dst.parent.mkdir(parents=True, exist_ok=True)
             dst.write_text(text, encoding="utf-8")
             written.append(dst)
-    return written
+    from course_utils.grading import manifest  # the grader's list of exercises, from the same sources
+
+    return written + manifest.write(root)
 
 
 def out_of_sync(root: Path) -> list[str]:
@@ -403,11 +466,13 @@ def out_of_sync(root: Path) -> list[str]:
             problems.append(f"{dst.relative_to(root)} is missing (generate it from {src.relative_to(root)})")
         elif dst.read_text(encoding="utf-8") != dumps(render(src, kind, root)):
             problems.append(f"{dst.relative_to(root)} differs from what {src.relative_to(root)} generates")
-    for folder in ("exercises", "solutions"):
+    for folder in ("exercises", "solutions", "notebooks"):
         for nb in (root / folder).glob("*.ipynb"):
             if nb.resolve() not in expected:
                 problems.append(f"{nb.relative_to(root)} has no source in book/")
-    return problems
+    from course_utils.grading import manifest
+
+    return problems + manifest.out_of_sync(root)
 
 
 def main(argv: list[str] | None = None) -> int:
