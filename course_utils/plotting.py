@@ -76,13 +76,15 @@ def frames_figure(make_fig: Callable[[Any], go.Figure], values: Sequence[Any], l
 
 
 def explorer(make_fig: Callable[..., go.Figure], controls: Mapping[str, Sequence[Any]],
-             static: str | None = None) -> Any:
+             static: str | None = None, labels: Mapping[str, str] | None = None,
+             value: Mapping[str, Any] | None = None) -> Any:
     """A live explorer in a kernel, its static twin on the website.
 
-    ``controls`` maps each keyword argument of ``make_fig`` to the values it may take. Live, each
-    becomes a selection slider and the figure is redrawn on every change. On the website the
-    parameter named ``static`` (default: the first) gets a plotly slider over precomputed frames and
-    the others stay at their first value.
+    ``controls`` maps each keyword argument of ``make_fig`` to the values it may take, in slider
+    order. Live, each becomes a selection slider labelled ``labels[name]`` (default: the name with
+    spaces) and the figure is redrawn on every change. ``value`` gives a control's starting value
+    (default: its first). On the website the parameter named ``static`` (default: the first) gets a
+    plotly slider over precomputed frames and the others stay at their starting values.
     """
     if not controls:
         raise ValueError("controls must name at least one parameter of make_fig")
@@ -92,15 +94,24 @@ def explorer(make_fig: Callable[..., go.Figure], controls: Mapping[str, Sequence
     static = static or next(iter(controls))
     if static not in controls:
         raise ValueError(f"static={static!r} is not one of the controls {list(controls)}")
-    defaults = {k: list(v)[0] for k, v in controls.items()}
+    labels, value = dict(labels or {}), dict(value or {})
+    for name, given in (("labels", labels), ("value", value)):
+        unknown = sorted(set(given) - set(controls))
+        if unknown:
+            raise ValueError(f"{name} names {unknown}, which are not controls {list(controls)}")
+    for k, v in value.items():
+        if v not in list(controls[k]):
+            raise ValueError(f"value[{k!r}]={v!r} is not one of its options {list(controls[k])}")
+    names = {k: labels.get(k, k.replace("_", " ")) for k in controls}
+    defaults = {k: value.get(k, list(v)[0]) for k, v in controls.items()}
     if in_book_build():
         others = {k: v for k, v in defaults.items() if k != static}
-        return frames_figure(lambda v: make_fig(**{static: v}, **others), list(controls[static]), static)
+        return frames_figure(lambda v: make_fig(**{static: v}, **others), list(controls[static]), names[static])
 
     import ipywidgets as widgets
     from IPython.display import display
 
-    sliders = {k: widgets.SelectionSlider(options=list(v), value=defaults[k], description=k,
+    sliders = {k: widgets.SelectionSlider(options=list(v), value=defaults[k], description=names[k],
                                           continuous_update=False, style={"description_width": "initial"})
                for k, v in controls.items()}
     out = widgets.Output()
