@@ -18,6 +18,14 @@ if _os.environ.get("COURSE_SKIP_VERSION_CHECK") != "1":
 
     _check_versions()  # too old: UnsupportedVersion naming the package and range; too new: a warning
 
-from course_utils.device import SCALE, get_device, get_scale, pick, set_seed  # noqa: E402
-
 __all__ = ["SCALE", "get_device", "get_scale", "pick", "set_seed", "__version__"]
+
+
+def __getattr__(name: str):  # noqa: ANN202 - PEP 562 module attribute hook
+    """Import ``course_utils.device`` (and torch) only when one of its names is first used, so that
+    ``python -m course_utils.grade`` answers a usage error without importing torch."""
+    if name in ("SCALE", "get_device", "get_scale", "pick", "set_seed"):
+        from course_utils import device
+
+        return getattr(device, name)
+    raise AttributeError(f"module 'course_utils' has no attribute {name!r}")
