@@ -177,10 +177,12 @@ checks.check_expected_polysemantic(expected_polysemantic)
 # Implement `simulate_polysemantic(n, m, trials, seed)`: draw `trials` independent placements (each
 # feature picks a neuron uniformly, with replacement), count the neurons with at least two features in
 # each, and return the **mean** over trials as a float. Draw from a `torch.Generator` seeded with
-# `seed`, so the same seed gives the same number. Do it without a Python loop over trials.
+# `seed` (not the global generator), so the same seed gives the same number and the notebook's other
+# random numbers are not disturbed.
 #
 # <details><summary>Hint</summary>
 #
+# A Python loop over trials works but is slow (the next cell asks for 20000 trials);
 # `torch.randint(0, m, (trials, n), generator=g)` places all features of all trials at once;
 # `scatter_add_` (or `torch.nn.functional.one_hot(...).sum(1)`) turns placements into per-neuron counts.
 # </details>
