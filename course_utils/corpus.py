@@ -28,12 +28,17 @@ class CorpusError(RuntimeError):
 
 @dataclass(frozen=True)
 class SourceFile:
-    path: str  # relative to the standard library root, e.g. "json/decoder.py"
+    path: str  # relative to the standard library root (e.g. "json/decoder.py") or to site-packages
     text: str
+    source: str = "stdlib-3.11.7"  # where the file comes from, e.g. "numpy-2.4.6" (course_utils.package_corpus)
 
     @property
-    def split(self) -> Literal["train", "validation"]:
-        return "validation" if int(hashlib.sha1(self.path.encode()).hexdigest(), 16) % 20 == 0 else "train"
+    def split(self) -> Literal["train", "validation", "validation_packages"]:
+        """1 file in 20 is held out by a hash of its path: stdlib files to ``validation`` (the original
+        validation set), package files to ``validation_packages``."""
+        if int(hashlib.sha1(self.path.encode()).hexdigest(), 16) % 20:
+            return "train"
+        return "validation" if self.source.startswith("stdlib") else "validation_packages"
 
 
 @lru_cache(maxsize=1)
