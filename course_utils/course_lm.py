@@ -461,14 +461,28 @@ def plot_best_f1(f1: Any, concepts: list[str], title: str) -> Any:
     return style(fig, title=title, height=400)
 
 
-def _tokens(tokenizer: Any, corpus: str, cache: Path | None) -> dict[str, torch.Tensor]:
+def _probe_log(model_and_tokenizer: tuple[Any, Any], n_train: int, previous: Path | None) -> dict[str, Any]:
+    """The probe report (:mod:`course_utils.probes`) of a model, and of the previous one if given."""
+    from course_utils.probes import probe_report, probe_texts
+
+    train_texts, val_texts = probe_texts()
+    out = {"probe": probe_report(*model_and_tokenizer, train_texts, val_texts, n_train=n_train,
+                                 n_val=n_train // 2)}
+    if previous is not None:
+        out["probe_previous"] = probe_report(*load_course_lm(path=previous), train_texts, val_texts,
+                                             n_train=n_train, n_val=n_train // 2)
+    return out
+
+
+def _tokens(tokenizer: Any, corpus: str, cache: Path | None, max_files: int | None = None
+            ) -> dict[str, torch.Tensor]:
     """Token streams of the splits (read back from ``cache/tokens.safetensors`` when present)."""
     from safetensors.torch import load_file, save_file
 
     if cache is not None and (cache / "tokens.safetensors").exists():
         return load_file(str(cache / "tokens.safetensors"))
     splits = ["train", "validation"] + (["validation_packages"] if corpus == "python" else [])
-    out = {sp: encode_split(tokenizer, sp, corpus) for sp in splits}
+    out = {sp: encode_files(tokenizer, corpus_files(sp, corpus)[:max_files]) for sp in splits}
     if cache is not None:
         save_file(out, str(cache / "tokens.safetensors"))
     return out
@@ -477,7 +491,9 @@ def _tokens(tokenizer: Any, corpus: str, cache: Path | None) -> dict[str, torch.
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_utils.course_lm",
                                      description="Reproduce the shipped course model from the corpus.")
-    parser.add_argument("command", choices=["train"])
+    parser.add_argument("command", choices=["train", "probe"],
+                        help="train: tokenizer, model, training log with probe report; probe: (re)write the "
+                             "probe report of the model in --out into its training log")
     parser.add_argument("--corpus", choices=["stdlib", "python"], default="python",
                         help="'python': stdlib + pinned packages (build it first: python -m "
                              "course_utils.package_corpus build); 'stdlib': the shipped snapshot only")
@@ -491,8 +507,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (the shipped model used 1, which makes runs repeatable)")
+    parser.add_argument("--max-files", type=int, default=None,
+                        help="use only the first N files of each split (a quick check of the command)")
+    parser.add_argument("--probe-tokens", type=int, default=30_000,
+                        help="probe training tokens (half as many held-out tokens score them); 0: no probes")
+    parser.add_argument("--previous", type=Path, default=None,
+                        help="also probe the model in this folder and record it as the previous model")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.command == "probe":
+        log_path = args.out / "training_log.json"
+        log = json.loads(log_path.read_text())
+        log.update(_probe_log(load_course_lm(path=args.out), args.probe_tokens, args.previous))
+        log_path.write_text(json.dumps(log) + "\n")
+        return 0
     ckpt = args.checkpoint_dir
     t0 = time.perf_counter()
     if ckpt is not None and (ckpt / "tokenizer.json").exists():
@@ -500,12 +528,12 @@ def main(argv: list[str] | None = None) -> int:
 
         tokenizer = Tokenizer.from_file(str(ckpt / "tokenizer.json"))
     else:
-        texts = [f.text for f in corpus_files("train", args.corpus)]
+        texts = [f.text for f in corpus_files("train", args.corpus)[:args.max_files]]
         tokenizer = train_tokenizer(texts, CourseLMConfig.d_vocab)
         if ckpt is not None:
             ckpt.mkdir(parents=True, exist_ok=True)
             tokenizer.save(str(ckpt / "tokenizer.json"))
-    toks = _tokens(tokenizer, args.corpus, ckpt)
+    toks = _tokens(tokenizer, args.corpus, ckpt, args.max_files)
     train_tokens, val_tokens = toks["train"], toks["validation"]
     print(f"tokenizer and tokens: {time.perf_counter() - t0:.1f} s; {len(train_tokens):,} train / "
           f"{len(val_tokens):,} validation tokens", flush=True)
@@ -514,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
                              checkpoint=ckpt / "checkpoint.pt" if ckpt is not None else None,
                              checkpoint_every=args.checkpoint_every)
     log["val_loss_full"] = round(evaluate(model, val_tokens, cfg.n_ctx), 4)
-    val_chars = sum(len(f.text) + 1 for f in corpus_files("validation", "stdlib"))
+    val_chars = sum(len(f.text) + 1 for f in corpus_files("validation", "stdlib")[:args.max_files])
     log["val_nats_per_char"] = round(log["val_loss_full"] * len(val_tokens) / val_chars, 4)
     if "validation_packages" in toks:
         log["val_packages_loss_full"] = round(evaluate(model, toks["validation_packages"], cfg.n_ctx), 4)
@@ -523,6 +551,8 @@ def main(argv: list[str] | None = None) -> int:
     log.update({f"{k}_baseline": round(v, 4) for k, v in ngram_baselines(train_tokens, val_tokens, cfg.d_vocab).items()})
     log.update(corpus=args.corpus, train_tokens=len(train_tokens), val_tokens=len(val_tokens),
                torch=torch.__version__, threads=torch.get_num_threads())
+    if args.probe_tokens > 0:
+        log.update(_probe_log((model, tokenizer), args.probe_tokens, args.previous))
     save_course_lm(model, tokenizer, cfg, tcfg, log, args.out)
     print(f"saved to {args.out}: validation loss {log['val_loss_full']:.3f} nats "
           f"(unigram {log['unigram_baseline']:.3f}, bigram {log['bigram_baseline']:.3f})")

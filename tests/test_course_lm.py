@@ -123,3 +123,75 @@ def test_pretrained_model_and_sae_load_online():
     assert model.cfg.n_layers == 12
     sae = lm.load_pretrained_sae()
     assert sae.cfg.d_in == model.cfg.d_model
+
+
+def test_window_sampler_visits_every_window_once_per_pass():
+    tokens = torch.arange(10 * 4 + 3)
+    s = lm.WindowSampler(tokens, n_ctx=4, batch_size=3, seed=1)
+    seen = torch.cat([s.batch(i) for i in range(10)])  # 30 windows = 3 passes over 10
+    firsts = seen[:, 0].tolist()
+    for p in range(3):
+        assert sorted(firsts[10 * p:10 * p + 10]) == list(range(0, 40, 4))
+    assert firsts[:10] != firsts[10:20]  # reshuffled each pass
+    again = lm.WindowSampler(tokens, n_ctx=4, batch_size=3, seed=1)
+    assert torch.equal(again.batch(7), s.batch(7))  # a batch depends only on (seed, step)
+    assert not torch.equal(lm.WindowSampler(tokens, 4, 3, seed=2).batch(0), s.batch(0))
+    with pytest.raises(ValueError, match="at least 4 training tokens"):
+        lm.WindowSampler(torch.arange(3), n_ctx=4, batch_size=1, seed=0)
+
+
+def test_interrupted_training_resumes_to_the_same_weights(tiny, tmp_path, monkeypatch):
+    """Kill a run after its step-8 checkpoint; rerunning it resumes there and ends with bit-identical
+    weights and log to an uninterrupted run (one thread)."""
+    tcfg = lm.TrainConfig(steps=12, batch_size=4, lr=1e-2, warmup_steps=2, eval_every=6)
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ref, ref_log = lm.train_model(TINY, tcfg, tiny["train"], tiny["val"], progress=False)
+        ckpt = tmp_path / "ckpt.pt"
+        real_batch = lm.WindowSampler.batch
+
+        def crash_at_9(self, step):
+            if step == 9:
+                raise KeyboardInterrupt
+            return real_batch(self, step)
+
+        monkeypatch.setattr(lm.WindowSampler, "batch", crash_at_9)
+        with pytest.raises(KeyboardInterrupt):
+            lm.train_model(TINY, tcfg, tiny["train"], tiny["val"], progress=False, checkpoint=ckpt,
+                           checkpoint_every=4)
+        assert torch.load(ckpt, weights_only=True)["step"] == 8
+        monkeypatch.setattr(lm.WindowSampler, "batch", real_batch)
+        got, log = lm.train_model(TINY, tcfg, tiny["train"], tiny["val"], progress=False, checkpoint=ckpt,
+                                  checkpoint_every=4)
+    finally:
+        torch.set_num_threads(old)
+    assert all(torch.equal(x, y) for x, y in zip(ref.state_dict().values(), got.state_dict().values()))
+    assert log["train_loss"] == ref_log["train_loss"] and log["val_loss"] == ref_log["val_loss"]
+    with pytest.raises(ValueError, match="belongs to another configuration"):
+        lm.train_model(TINY, lm.TrainConfig(steps=13, batch_size=4), tiny["train"], tiny["val"],
+                       progress=False, checkpoint=ckpt)
+
+
+def test_training_command_runs_end_to_end_on_a_few_files(tmp_path):
+    """The shipped model's training command, shortened (10 files, 3 steps, small probes): it writes a
+    loadable model and a log with the losses, baselines and the probe report; rerun, it resumes."""
+    out, ckpt = tmp_path / "model", tmp_path / "ckpt"
+    argv = ["train", "--corpus", "stdlib", "--steps", "3", "--batch-size", "2", "--max-files", "10",
+            "--out", str(out), "--checkpoint-dir", str(ckpt), "--probe-tokens", "600"]
+    assert lm.main(argv) == 0
+    model, tok = lm.load_course_lm(path=out)
+    log = json.loads((out / "training_log.json").read_text())
+    assert log["eval_step"] == [3] and log["corpus"] == "stdlib"
+    assert {"val_loss_full", "val_nats_per_char", "train_loss_sample", "bigram_baseline"} <= set(log)
+    assert set(log["probe"]["f1"]) == set(lm_probe_hooks()) and log["probe"]["n_train"] == 600
+    assert (ckpt / "checkpoint.pt").exists() and (ckpt / "tokenizer.json").exists()
+    assert lm.main(argv) == 0  # resumes at step 3 of 3: same weights
+    again, _ = lm.load_course_lm(path=out)
+    assert all(torch.equal(x, y) for x, y in zip(model.state_dict().values(), again.state_dict().values()))
+
+
+def lm_probe_hooks():
+    from course_utils.probes import PROBE_HOOKS
+
+    return PROBE_HOOKS
