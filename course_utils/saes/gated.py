@@ -1,0 +1,79 @@
+"""Gated SAE (Rajamanoharan et al. 2024, arXiv:2404.16014).
+
+Two paths share the encoder: the gate π_gate = (x − b_dec) W_enc + b_gate decides *which* latents are
+active, the magnitude π_mag = (x − b_dec) (W_enc ⊙ exp(r_mag)) + b_mag *how much*:
+f = 1[π_gate > 0] ⊙ ReLU(π_mag). The L1 penalty acts on ReLU(π_gate) only, so it no longer shrinks the
+magnitudes. The step has no gradient, so an auxiliary loss trains the gate path to reconstruct through a
+*frozen* (detached) copy of the decoder: ‖x − (ReLU(π_gate) W_dec.detach() + b_dec.detach())‖² (as in the
+paper and dictionary_learning; SAELens 6.54.12's GatedTrainingSAE does not detach the decoder).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from course_utils.saes.base import SAE, LossParts, SAEConfig, squared_error
+
+
+@dataclass
+class GatedConfig(SAEConfig):
+    l1_coefficient: float = 0.3
+
+    architecture: ClassVar[str] = "gated"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.l1_coefficient = self._coefficient(self.l1_coefficient, "l1_coefficient")
+
+
+def gated_encode(x: torch.Tensor, W_enc: torch.Tensor, b_gate: torch.Tensor, b_mag: torch.Tensor,
+                 r_mag: torch.Tensor, b_dec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(f, π_gate): f = 1[π_gate > 0] ⊙ ReLU(π_mag). x: [batch, d_in], W_enc: [d_in, d_sae]."""
+    x_c = x - b_dec
+    pi_gate = x_c @ W_enc + b_gate
+    pi_mag = x_c @ (W_enc * r_mag.exp()) + b_mag
+    return (pi_gate > 0).to(x.dtype) * torch.relu(pi_mag), pi_gate
+
+
+class GatedSAE(SAE):
+    config_class = GatedConfig
+    has_b_enc = False
+    cfg: GatedConfig
+
+    def __init__(self, cfg: GatedConfig, generator: torch.Generator | None = None) -> None:
+        super().__init__(cfg, generator)
+        self.b_gate = nn.Parameter(torch.zeros(cfg.d_sae))
+        self.b_mag = nn.Parameter(torch.zeros(cfg.d_sae))
+        self.r_mag = nn.Parameter(torch.zeros(cfg.d_sae))
+
+    def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return gated_encode(self.check_input(x), self.W_enc, self.b_gate, self.b_mag, self.r_mag, self.b_dec)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self._encode(x)[0]
+
+    def loss(self, x: torch.Tensor, target: torch.Tensor | None = None) -> LossParts:
+        f, pi_gate = self._encode(x)
+        target = x if target is None else target
+        mse = squared_error(self.decode(f), target)
+        gate = torch.relu(pi_gate)
+        sparsity = self.cfg.l1_coefficient * (gate * self.W_dec.norm(dim=1)).sum(-1).mean()
+        aux = squared_error(gate @ self.W_dec.detach() + self.b_dec.detach(), target)
+        return LossParts(mse, sparsity, aux, f)
+
+    @torch.no_grad()
+    def fold_decoder_norm(self) -> None:
+        norms = self.W_dec.norm(dim=1).clamp_min(1e-8)
+        self.W_dec.div_(norms[:, None])
+        self.W_enc.mul_(norms[None, :])
+        self.b_gate.mul_(norms)
+        self.b_mag.mul_(norms)
+
+    def sae_lens_state(self) -> tuple[str, dict[str, Any], dict[str, torch.Tensor]]:
+        tensors = {"W_enc": self.W_enc, "W_dec": self.W_dec, "b_dec": self.b_dec, "b_gate": self.b_gate,
+                   "b_mag": self.b_mag, "r_mag": self.r_mag}
+        return "gated", {}, {k: v.detach().contiguous() for k, v in tensors.items()}

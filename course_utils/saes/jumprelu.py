@@ -1,0 +1,123 @@
+"""JumpReLU SAE (Rajamanoharan et al. 2024, arXiv:2407.14435).
+
+f = z · H(z − θ) with z = (x − b_dec) W_enc + b_enc and a learned threshold θ_i > 0 per latent; the loss
+is ‖x − x̂‖² + λ ‖f‖₀, penalising the number of active latents instead of their size (no shrinkage).
+H has zero derivative almost everywhere, so θ is trained with straight-through estimators using a
+rectangle kernel K(u) = 1[|u| < 1/2] of bandwidth ε (the paper's eqs. 11-12):
+
+    ∂ JumpReLU_θ(z) / ∂θ = −(θ/ε) K((z − θ)/ε),      ∂ H(z − θ) / ∂θ = −(1/ε) K((z − θ)/ε),
+
+and ∂/∂z is the ordinary one (H(z − θ) for the jump, 0 for the step). θ is trained directly and
+clamped ≥ 0 after each step (a log-parameterised θ froze under Adam in SAELens's experience).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from course_utils._validate import check_float
+from course_utils.saes.base import SAE, LossParts, SAEConfig, squared_error
+
+
+@dataclass
+class JumpReLUConfig(SAEConfig):
+    l0_coefficient: float = 0.3
+    bandwidth: float = 0.05
+    init_threshold: float = 0.1
+
+    architecture: ClassVar[str] = "jumprelu"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.l0_coefficient = self._coefficient(self.l0_coefficient, "l0_coefficient")
+        self.bandwidth = check_float(self.bandwidth, "bandwidth", low=1e-12)
+        self.init_threshold = self._coefficient(self.init_threshold, "init_threshold")
+
+
+def rectangle(u: torch.Tensor) -> torch.Tensor:
+    """K(u) = 1 if |u| < 1/2 else 0."""
+    return (u.abs() < 0.5).to(u.dtype)
+
+
+class JumpReLUFunction(torch.autograd.Function):
+    """JumpReLU_θ(z) = z · 1[z > θ] with the rectangle-kernel pseudo-gradient for θ."""
+
+    @staticmethod
+    def forward(ctx: Any, z: torch.Tensor, theta: torch.Tensor, bandwidth: float) -> torch.Tensor:
+        ctx.save_for_backward(z, theta)
+        ctx.bandwidth = bandwidth
+        return z * (z > theta).to(z.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
+        z, theta = ctx.saved_tensors
+        eps = ctx.bandwidth
+        grad_z = grad * (z > theta).to(z.dtype)
+        grad_theta = -(theta / eps) * rectangle((z - theta) / eps) * grad
+        return grad_z, _sum_to(grad_theta, theta.shape), None
+
+
+class StepFunction(torch.autograd.Function):
+    """H(z − θ) with the rectangle-kernel pseudo-gradient for θ (and none for z)."""
+
+    @staticmethod
+    def forward(ctx: Any, z: torch.Tensor, theta: torch.Tensor, bandwidth: float) -> torch.Tensor:
+        ctx.save_for_backward(z, theta)
+        ctx.bandwidth = bandwidth
+        return (z > theta).to(z.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
+        z, theta = ctx.saved_tensors
+        eps = ctx.bandwidth
+        grad_theta = -(1.0 / eps) * rectangle((z - theta) / eps) * grad
+        return torch.zeros_like(z), _sum_to(grad_theta, theta.shape), None
+
+
+def _sum_to(g: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """Sum a broadcast gradient back to ``shape`` (θ: [d_sae] against z: [batch, d_sae])."""
+    while g.ndim > len(shape):
+        g = g.sum(0)
+    return g
+
+
+def jumprelu(z: torch.Tensor, theta: torch.Tensor, bandwidth: float) -> torch.Tensor:
+    return JumpReLUFunction.apply(z, theta, bandwidth)
+
+
+def step(z: torch.Tensor, theta: torch.Tensor, bandwidth: float) -> torch.Tensor:
+    return StepFunction.apply(z, theta, bandwidth)
+
+
+class JumpReLUSAE(SAE):
+    config_class = JumpReLUConfig
+    cfg: JumpReLUConfig
+
+    def __init__(self, cfg: JumpReLUConfig, generator: torch.Generator | None = None) -> None:
+        super().__init__(cfg, generator)
+        self.threshold = nn.Parameter(torch.full((cfg.d_sae,), float(cfg.init_threshold)))  # [d_sae]
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return jumprelu(torch.relu(self.pre_acts(x)), self.threshold, self.cfg.bandwidth)
+
+    def loss(self, x: torch.Tensor, target: torch.Tensor | None = None) -> LossParts:
+        z = torch.relu(self.pre_acts(x))
+        f = jumprelu(z, self.threshold, self.cfg.bandwidth)
+        target = x if target is None else target
+        mse = squared_error(self.decode(f), target)
+        l0 = step(z, self.threshold, self.cfg.bandwidth).sum(-1).mean()
+        return LossParts(mse, self.cfg.l0_coefficient * l0, torch.zeros_like(mse), f)
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        super().after_step()
+        self.threshold.clamp_(min=0.0)
+
+    def sae_lens_state(self) -> tuple[str, dict[str, Any], dict[str, torch.Tensor]]:
+        _, _, tensors = super().sae_lens_state()
+        tensors["threshold"] = self.threshold.detach().clone()
+        return "jumprelu", {}, tensors
