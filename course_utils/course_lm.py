@@ -549,6 +549,10 @@ def main(argv: list[str] | None = None) -> int:
         log["val_packages_tokens"] = len(toks["validation_packages"])
     log["train_loss_sample"] = round(evaluate(model, train_tokens, cfg.n_ctx, max_windows=1024), 4)
     log.update({f"{k}_baseline": round(v, 4) for k, v in ngram_baselines(train_tokens, val_tokens, cfg.d_vocab).items()})
+    if args.corpus == "python":
+        from course_utils.package_corpus import corpus_manifest
+
+        log["corpus_sources"] = corpus_manifest()
     log.update(corpus=args.corpus, train_tokens=len(train_tokens), val_tokens=len(val_tokens),
                torch=torch.__version__, threads=torch.get_num_threads())
     if args.probe_tokens > 0:

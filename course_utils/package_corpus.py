@@ -269,6 +269,16 @@ def load_python_corpus(split: Split = "train", path: Path | None = None,
     return list(files) if split == "all" else [f for f in files if f.split == split]
 
 
+def corpus_manifest(path: Path | None = None) -> dict[str, dict[str, object]]:
+    """The built snapshot's manifest: per source its sha256, file and character counts, dropped files."""
+    path = Path(path) if path is not None else cache_dir() / SNAPSHOT_NAME
+    manifest = path.parent / "manifest.json"
+    if not manifest.exists():
+        raise PackageCorpusError(f"no manifest next to {path}; build it with "
+                                 "`python -m course_utils.package_corpus build`")
+    return json.loads(manifest.read_text())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_utils.package_corpus",
                                      description="Build the larger course corpus from the pinned packages.")

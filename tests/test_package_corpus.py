@@ -169,3 +169,10 @@ def test_full_snapshot_builds_with_the_recorded_digests(tmp_path):
     assert all(m["dropped"]["does_not_parse"] == 0 for k, m in manifest.items() if k != "stdlib-3.11.7")
     held = pc.load_python_corpus("validation_packages", path)
     assert 0.03 < len(held) / len(pc.load_python_corpus("all", path)) < 0.07
+
+
+def test_manifest_is_read_back_and_its_absence_named(small_snapshot, tmp_path):
+    m = pc.corpus_manifest(small_snapshot["path"])
+    assert m["fakepkg-1.0"]["files"] == 2 and m["fakepkg-1.0"]["dropped"]["tests"] == 1
+    with pytest.raises(pc.PackageCorpusError, match="no manifest next to"):
+        pc.corpus_manifest(tmp_path / pc.SNAPSHOT_NAME)

@@ -1,0 +1,69 @@
+"""Linear probes (course_utils.probes): a decodable concept scores near 1, an undecodable one low,
+rare concepts report None, and the activations line up with the labels token by token."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from course_utils import probes
+
+
+def _data(seed: int, n: int = 2000, d: int = 16):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    return X, X[:, 3] + 0.5 * X[:, 7] > 0.2
+
+
+def test_linearly_decodable_concept_scores_high_and_noise_low():
+    Xtr, ytr = _data(0)
+    Xva, yva = _data(1)
+    assert probes.probe_f1(Xtr, ytr, Xva, yva) > 0.95
+    rng = np.random.default_rng(2)
+    noise = probes.probe_f1(Xtr, rng.random(len(ytr)) < 0.3, Xva, rng.random(len(yva)) < 0.3)
+    assert noise is not None and noise < 0.3
+
+
+def test_probe_is_scored_on_the_held_out_set_not_the_training_set():
+    """Labels that hold only in the training set (memorisable noise in 200 dims) do not transfer."""
+    rng = np.random.default_rng(3)
+    Xtr, Xva = rng.normal(size=(300, 200)), rng.normal(size=(300, 200))
+    ytr = rng.random(300) < 0.5
+    f1 = probes.probe_f1(Xtr, ytr, Xva, rng.random(300) < 0.5)
+    assert f1 is not None and f1 < 0.65
+
+
+def test_too_few_positives_or_negatives_gives_none():
+    Xtr, ytr = _data(0)
+    Xva, yva = _data(1)
+    rare = np.zeros(len(ytr), bool)
+    rare[: probes.MIN_POSITIVES - 1] = True
+    assert probes.probe_f1(Xtr, rare, Xva, yva) is None
+    assert probes.probe_f1(Xtr, ytr, Xva, ~rare) is None
+    rare[probes.MIN_POSITIVES - 1] = True
+    assert probes.probe_f1(Xtr, rare, Xva, yva) is not None
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from course_utils.course_lm import load_course_lm
+
+    return load_course_lm()
+
+
+def test_collect_aligns_activations_and_labels(shipped):
+    model, tok = shipped
+    text = "def f(x):\n    # add one\n    return x + 1  # done\n" * 30
+    acts, labels = probes.collect(model, tok, [text], ("blocks.0.hook_resid_pre", "blocks.0.mlp.hook_post"),
+                                  max_tokens=150, concepts=["in_comment"])
+    assert acts["blocks.0.hook_resid_pre"].shape == (150, model.cfg.d_model)
+    assert acts["blocks.0.mlp.hook_post"].shape == (150, model.cfg.d_mlp)
+    n = len(tok.encode(text).ids)
+    assert n > 150  # the text spans two context windows and is cut at max_tokens
+    toks = tok.encode(text).tokens[:150]
+    comment = [t for t, c in zip(toks, labels["in_comment"]) if c]
+    assert comment and all(t.strip("Ġ") in ("#", "add", "one", "done") for t in comment)
+    with pytest.raises(ValueError, match="unknown hook names"):
+        probes.collect(model, tok, [text], ("blocks.0.hook_resid_prex",))
+    with pytest.raises(ValueError, match="none of the texts could be labelled"):
+        probes.collect(model, tok, ["def (:\n"], ("blocks.0.hook_resid_pre",))
