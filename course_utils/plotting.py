@@ -23,6 +23,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 COLORWAY = ["#3366cc", "#dc3912", "#ff9900", "#109618", "#990099", "#0099c6", "#dd4477", "#66aa00"]
+# One convention for signed values in every chapter: red positive, blue negative, white zero.
+SIGNED_COLORSCALE = "RdBu_r"
 BOOK_RENDERER = "course_book"
 
 
@@ -40,6 +42,21 @@ def style(fig: go.Figure, title: str | None = None, height: int = 420) -> go.Fig
     if title is not None:
         fig.update_layout(title=dict(text=title, x=0.02))
     return fig
+
+
+def signed_heatmap(z: Any, zmax: float | None = None, colorbar_title: str = "value",
+                   hover: str = "%{z:.3f}", showscale: bool = True, **kwargs: Any) -> go.Heatmap:
+    """A heatmap trace of signed values in the course's convention (:data:`SIGNED_COLORSCALE`),
+    symmetric about zero (``zmax`` defaults to the largest |z|), with a titled colour bar and a
+    formatted hover value. Extra keyword arguments go to ``go.Heatmap`` (x, y, hovertemplate, ...)."""
+    if zmax is None:
+        flat = [abs(float(v)) for row in (z.tolist() if hasattr(z, "tolist") else z) for v in row]
+        zmax = max(flat, default=1.0) or 1.0
+    if not zmax > 0:
+        raise ValueError(f"zmax must be positive, got {zmax!r}")
+    kwargs.setdefault("hovertemplate", f"row %{{y}}, column %{{x}}: {hover}<extra></extra>")
+    return go.Heatmap(z=z, zmin=-zmax, zmax=zmax, colorscale=SIGNED_COLORSCALE, showscale=showscale,
+                      colorbar=dict(title=dict(text=colorbar_title)), **kwargs)
 
 
 def frames_figure(make_fig: Callable[[Any], go.Figure], values: Sequence[Any], label: str,

@@ -27,7 +27,7 @@ from plotly.subplots import make_subplots
 
 from course_utils._validate import check_int as _check_int
 from course_utils._validate import check_tensor as _check_tensor
-from course_utils.plotting import style
+from course_utils.plotting import COLORWAY, signed_heatmap, style
 
 Kind = Literal["tms", "neuron", "abs"]
 Data = Literal["plain", "correlated", "anticorrelated"]
@@ -514,7 +514,8 @@ def _fmt_s(s: float) -> str:
 def plot_features_2d(W: torch.Tensor, titles: Sequence[str], importance: torch.Tensor | None = None,
                      height: int = 300) -> go.Figure:
     """Each instance's feature directions W_i in its 2-D hidden space, one panel per instance.
-    W: [inst, 2, n_feat]. Colour = importance (dark = important)."""
+    W: [inst, 2, n_feat]. Colour = importance (dark = important), or one colour per feature when no
+    importance is given; every arrow is labelled with its feature index."""
     W = _check_tensor(W, "W", 3, "[inst, 2, n_feat]")
     if W.shape[1] != 2:
         raise ValueError(f"plot_features_2d needs d_hidden = 2, got W of shape {list(W.shape)}")
@@ -528,9 +529,11 @@ def plot_features_2d(W: torch.Tensor, titles: Sequence[str], importance: torch.T
         for i in range(n):
             x, y = W[k, 0, i].item(), W[k, 1, i].item()
             g = int(200 - 170 * shade[i].item())
-            fig.add_trace(go.Scatter(x=[0, x], y=[0, y], mode="lines+markers", showlegend=False,
-                                     line=dict(color=f"rgb({g},{g},{min(255, g + 60)})", width=2),
-                                     marker=dict(size=[0, 7]),
+            # No importance given: every feature its own colour, so that pairs can be told apart.
+            color = COLORWAY[i % len(COLORWAY)] if importance is None else f"rgb({g},{g},{min(255, g + 60)})"
+            fig.add_trace(go.Scatter(x=[0, x], y=[0, y], mode="lines+markers+text", showlegend=False,
+                                     line=dict(color=color, width=2), marker=dict(size=[0, 7]),
+                                     text=["", str(i)], textposition="top center",
                                      hovertemplate=f"feature {i}: ‖W‖ = {math.hypot(x, y):.2f}<extra></extra>"),
                           row=1, col=k + 1)
         fig.update_xaxes(range=[-1.5, 1.5], showticklabels=False, row=1, col=k + 1)
@@ -540,7 +543,7 @@ def plot_features_2d(W: torch.Tensor, titles: Sequence[str], importance: torch.T
 
 
 def plot_wtw(W: torch.Tensor, titles: Sequence[str], height: int = 560) -> go.Figure:
-    """Top row: WᵀW per instance (blue positive, red negative). Bottom row: ‖W_i‖ per feature,
+    """Top row: WᵀW per instance (course convention: red positive, blue negative). Bottom row: ‖W_i‖ per feature,
     coloured by how much of it is shared with other features (Σ_{j≠i}(Ŵ_i·W_j)², black = none)."""
     W = _check_tensor(W, "W", 3, "[inst, d_hidden, n_feat]").detach().cpu()
     n_inst, _, n = W.shape
@@ -552,8 +555,9 @@ def plot_wtw(W: torch.Tensor, titles: Sequence[str], height: int = 560) -> go.Fi
     fig = make_subplots(rows=2, cols=n_inst, subplot_titles=list(titles), vertical_spacing=0.08,
                         horizontal_spacing=0.015, row_heights=[0.55, 0.45])
     for k in range(n_inst):
-        fig.add_trace(go.Heatmap(z=gram[k].numpy(), zmin=-1, zmax=1, colorscale="RdBu", showscale=False,
-                                 hovertemplate="WᵀW[%{y}, %{x}] = %{z:.2f}<extra></extra>"), row=1, col=k + 1)
+        fig.add_trace(signed_heatmap(gram[k].numpy(), zmax=1, colorbar_title="WᵀW", showscale=k == 0,
+                                     hovertemplate="WᵀW[%{y}, %{x}] = %{z:.2f}<extra></extra>",
+                                     colorbar_len=0.5, colorbar_y=0.78), row=1, col=k + 1)
         fig.update_yaxes(autorange="reversed", showticklabels=False, row=1, col=k + 1)
         fig.update_xaxes(showticklabels=False, row=1, col=k + 1)
         colors = [f"rgb({int(230 * s)},{int(40 * s)},{int(40 * s)})" for s in share[k].tolist()]
@@ -592,16 +596,16 @@ def plot_dimensionality(sparsity: Sequence[float], D: torch.Tensor, D_star: torc
 
 
 def plot_neuron_weights(W: torch.Tensor, titles: Sequence[str], height: int = 300) -> go.Figure:
-    """W per instance as a neurons × features heatmap (blue positive, red negative): a monosemantic
-    neuron is a row with one blue cell. W: [inst, d_hidden, n_feat]."""
+    """W per instance as a neurons × features heatmap (red positive, blue negative, the course's
+    convention): a monosemantic neuron is a row with one strong cell. W: [inst, d_hidden, n_feat]."""
     W = _check_tensor(W, "W", 3, "[inst, d_hidden, n_feat]").detach().cpu()
     if len(titles) != W.shape[0]:
         raise ValueError(f"titles must have one entry per instance ({W.shape[0]}), got {len(titles)}")
     lim = max(float(W.abs().max()), 1e-6)
     fig = make_subplots(rows=1, cols=W.shape[0], subplot_titles=list(titles), horizontal_spacing=0.02)
     for k in range(W.shape[0]):
-        fig.add_trace(go.Heatmap(z=W[k].numpy(), zmin=-lim, zmax=lim, colorscale="RdBu", showscale=False,
-                                 hovertemplate="neuron %{y}, feature %{x}: %{z:.2f}<extra></extra>"),
+        fig.add_trace(signed_heatmap(W[k].numpy(), zmax=lim, colorbar_title="weight", showscale=k == 0,
+                                     hovertemplate="neuron %{y}, feature %{x}: %{z:.2f}<extra></extra>"),
                       row=1, col=k + 1)
         fig.update_yaxes(autorange="reversed", showticklabels=k == 0, title="neuron" if k == 0 else None,
                          row=1, col=k + 1)
@@ -651,8 +655,9 @@ def explorer_figure(sparsity: float = 0.0, importance_decay: float = 0.9, n_feat
         fig.update_xaxes(range=[-1.6, 1.6], row=1, col=1)
         fig.update_yaxes(range=[-1.6, 1.6], scaleanchor="x", row=1, col=1)
     else:
-        fig.add_trace(go.Heatmap(z=(W.T @ W).numpy(), zmin=-1, zmax=1, colorscale="RdBu", showscale=False),
-                      row=1, col=1)
+        fig.add_trace(signed_heatmap((W.T @ W).numpy(), zmax=1, colorbar_title="WᵀW",
+                                     hovertemplate="WᵀW[%{y}, %{x}] = %{z:.2f}<extra></extra>",
+                                     colorbar_x=0.5), row=1, col=1)
         fig.update_yaxes(autorange="reversed", row=1, col=1)
     share = (interf / (interf + norms**2).clamp_min(1e-8)).clamp(0, 1)
     fig.add_trace(go.Bar(y=list(range(n_feat)), x=norms.numpy(), orientation="h", showlegend=False,

@@ -4,11 +4,11 @@
 # almost all of that work. This page shows them on a tiny trained network; the exercise notebook asks
 # you to write each one, and checks your answer.
 
-# %% tags=["remove-output"]
+# %%
 import torch
 
 from course_utils import set_seed, warmup
-from course_utils.plotting import html_tabs, style
+from course_utils.plotting import html_tabs, signed_heatmap, style
 
 set_seed(0)
 x, y = warmup.make_blobs(n=512, d_in=8, n_classes=4, seed=0)
@@ -40,9 +40,10 @@ import plotly.graph_objects as go
 
 W_hat = W / W.norm(dim=1, keepdim=True)
 cos = (W_hat @ W_hat.T).numpy()
-style(go.Figure(go.Heatmap(z=cos, zmin=-1, zmax=1, colorscale="RdBu", reversescale=True)),
-      title="Cosine similarity between the 16 hidden neurons' input weights", height=430).update_layout(
-    xaxis_title="neuron", yaxis_title="neuron", yaxis_autorange="reversed")
+fig = go.Figure(signed_heatmap(cos, zmax=1, colorbar_title="cosine"))
+fig.update_layout(xaxis_title="neuron", yaxis_title="neuron", yaxis_autorange="reversed")
+style(fig, title="Cosine similarity between the 16 hidden neurons' input weights",
+      height=430)
 
 # %% [markdown]
 # ## Top-activating examples and class profiles
@@ -62,10 +63,9 @@ pages = {}
 for neuron in range(6):
     classes = y[top.indices[:, neuron]].tolist()
     means = [acts[y == c, neuron].mean().item() for c in range(4)]
-    pages[f"neuron {neuron}"] = (
-        f"<p><b>Top-10 example classes:</b> {classes}</p>"
-        "<p><b>Mean activation per class:</b> " + ", ".join(f"class {c}: {m:.2f}" for c, m in enumerate(means)) + "</p>"
-    )
+    per_class = ", ".join(f"class {c}: {m:.2f}" for c, m in enumerate(means))
+    pages[f"neuron {neuron}"] = (f"<p><b>Top-10 example classes:</b> {classes}</p>"
+                                 f"<p><b>Mean activation per class:</b> {per_class}</p>")
 html_tabs(pages)
 
 # %% [markdown]
@@ -78,7 +78,11 @@ html_tabs(pages)
 
 # %%
 stored = []
-handle = model.act.register_forward_hook(lambda module, inputs, output: stored.append(output.detach()))
+def record(module, inputs, output):  # called by PyTorch after model.act's forward pass
+    stored.append(output.detach())
+
+
+handle = model.act.register_forward_hook(record)
 try:
     with torch.no_grad():
         model(x[:4])
@@ -92,3 +96,14 @@ stored[0].shape, len(model.act._forward_hooks)
 # The exercise notebook asks for all five moves as functions. Each check runs your function and the
 # reference on random inputs in float32 and float64, and if they differ it tells you the likely mistake
 # (a missing bias, a transposed weight, a sum where a mean was meant, a hook left behind).
+#
+# ## Summary
+#
+# * A linear layer is an einsum over named dimensions; writing the dimensions out keeps batch,
+#   neuron and feature axes apart.
+# * Cosine similarity between weight rows shows which units point the same way.
+# * Top-activating examples and per-class means are the first look at what a unit responds to.
+# * A forward hook records a module's activations without editing the model; remove it afterwards.
+#
+# **Next:** the exercise notebook (link in the box at the top) asks you to write these five moves;
+# then [chapter 1](../ch01_polysemanticity/index.ipynb) uses them on a trained digits network.

@@ -9,13 +9,15 @@
 # the paper's sizes (the `pick(cpu=..., gpu=...)` calls).
 
 # %% tags=["remove-output"]
+import math
+
 import torch
 
 from course_utils import packing, pick, set_seed, tms
 from course_utils.plotting import explorer
 
 set_seed(0)
-torch.set_num_threads(1)  # the toy models are tiny: one thread avoids synchronisation overhead on a CPU
+torch.set_num_threads(1)  # tiny models: one thread avoids synchronisation overhead
 
 # %% [markdown]
 # ## The toy model
@@ -43,22 +45,25 @@ torch.set_num_threads(1)  # the toy models are tiny: one thread avoids synchroni
 # ## From orthogonal features to a pentagon
 #
 # Five features, two dimensions, importance $0.9^i$, and ten sparsities from dense ($p = 1 - S = 1$)
-# to $p = 0.05$, three seeds each. For every sparsity we keep the seed with the lowest loss: at the
-# sparse end a run sometimes settles on four features instead of five.
+# to $p = 0.05$, three seeds each. For every sparsity we keep the seed with the lowest loss, all
+# seeds scored on the same evaluation samples (scored on separate batches, the noise of the score,
+# about ±10%, is as large as the gap between competing geometries): at the sparse end a run
+# sometimes settles on four features instead of five.
 
 # %%
 sparsity = [1 - 20 ** (-k / 9) for k in range(10)]  # p = 1 - S from 1 down to 1/20
 pent = tms.sparsity_sweep(
     n_feat=5, d_hidden=2, sparsity=sparsity, importance_decay=0.9,
-    n_seeds=pick(cpu=3, gpu=8), steps=pick(cpu=1_000, gpu=10_000), batch_size=pick(cpu=512, gpu=1024),
-    lr=pick(cpu=1e-2, gpu=1e-3), seed=0)
+    n_seeds=pick(cpu=3, gpu=8), steps=pick(cpu=1_000, gpu=10_000),
+    batch_size=pick(cpu=512, gpu=1024), lr=pick(cpu=1e-2, gpu=1e-3), seed=0)
 print("features represented (‖W_i‖ > 0.5):", tms.n_represented(pent.W).tolist())
 
 # %% tags=["hide-input"]
 show = [0, 2, 4, 6, 9]
-tms.plot_features_2d(pent.W[show], [f"1−S = {1 - sparsity[k]:.2f}" for k in show],
-                     importance=pent.importance).update_layout(
-    title=dict(text="Feature directions W_i (darker = more important)", x=0.02), margin=dict(t=70))
+titles = [f"1−S = {1 - sparsity[k]:.2f}" for k in show]
+fig = tms.plot_features_2d(pent.W[show], titles, importance=pent.importance)
+fig.update_layout(margin=dict(t=70), title=dict(
+    text="Feature directions W_i (darker = more important)", x=0.02))
 
 # %% [markdown]
 # Dense features get two orthogonal directions: the two most important ones win and the other three
@@ -69,12 +74,17 @@ tms.plot_features_2d(pent.W[show], [f"1−S = {1 - sparsity[k]:.2f}" for k in sh
 
 # %%
 W_sparse, b_sparse = pent.W[-1:], pent.b[-1]
-print("norms ‖W_i‖:      ", [round(v, 2) for v in tms.feature_norms(W_sparse)[0].tolist()])
-print("biases b_i:       ", [round(v, 2) for v in b_sparse.tolist()])
-print("dimensionality D_i:", [round(v, 3) for v in tms.feature_dimensionality(W_sparse)[0].tolist()])
-print("D* = m / ‖W‖²_F:  ", round(tms.dimensions_per_feature(W_sparse).item(), 3))
+def rounded(t: torch.Tensor, digits: int = 2) -> list[float]:
+    return [round(v, digits) for v in t.tolist()]
+
+
+print("norms ‖W_i‖:       ", rounded(tms.feature_norms(W_sparse)[0]))
+print("biases b_i:        ", rounded(b_sparse))
+print("dimensionality D_i:", rounded(tms.feature_dimensionality(W_sparse)[0], 3))
+print("D* = m / ‖W‖²_F:   ", round(tms.dimensions_per_feature(W_sparse).item(), 3))
 angles = torch.atan2(W_sparse[0, 1], W_sparse[0, 0]).rad2deg().sort().values
-print("angles between neighbours:", [round(v) for v in (angles.diff().tolist() + [360 + angles[0].item() - angles[-1].item()])])
+gaps = angles.diff().tolist() + [360 + angles[0].item() - angles[-1].item()]
+print("angles between neighbours:", [round(v) for v in gaps])
 
 # %% [markdown]
 # Each feature gets two fifths of a dimension: the **feature dimensionality** $D_i$ (defined below)
@@ -83,10 +93,10 @@ print("angles between neighbours:", [round(v) for v in (angles.diff().tolist() +
 # * The norms are above 1 (about 1.1) and the biases are negative (about $-0.24$). The model
 #   overshoots on purpose: the bias subtracts a constant from every output, which silences small
 #   interference, and the longer vectors make up for what the bias takes away from the true feature.
-# * A global count, $D^* = m / \lVert W \rVert_F^2$ ("dimensions per feature"), gives about 0.32 here,
-#   not $0.4$. $D^*$ assumes unit-norm features; with norms near 1.13 the Frobenius norm is inflated by
-#   $1.13^2 \approx 1.28$ and $0.4 / 1.28 \approx 0.31$. The per-feature $D_i$ divides the norm out, so it
-#   is the one that shows the fraction.
+# * A global count, $D^* = m / \lVert W \rVert_F^2$ ("dimensions per feature"), gives about 0.31
+#   here, not $0.4$: it is not the mean of the $D_i$. $D^*$ counts squared norm, so with norms near
+#   1.13 the Frobenius norm is inflated by $1.13^2 \approx 1.28$ and $0.4 / 1.28 \approx 0.31$. The
+#   per-feature $D_i$ divides the norm out, so it is the one that shows the fraction.
 
 # %% [markdown]
 # ## Why sparsity makes superposition pay
@@ -102,10 +112,12 @@ gram = Wp.T @ Wp
 i = 0
 for j in range(1, 5):
     leak = gram[i, j].item()
+    head = f"feature {j} → output {i}: leak {leak:+.2f}·x_{j}"
     if leak > 0:
-        print(f"feature {j} → output {i}: leak {leak:+.2f}·x_{j}; passes the bias {bp[i].item():.2f} only when x_{j} > {-bp[i].item() / leak:.2f}")
+        print(f"{head}; beats the bias {bp[i].item():.2f} only when "
+              f"x_{j} > {-bp[i].item() / leak:.2f}")
     else:
-        print(f"feature {j} → output {i}: leak {leak:+.2f}·x_{j}; negative, the ReLU removes it")
+        print(f"{head}; negative, the ReLU removes it")
 
 # %% [markdown]
 # So a lone active feature is read back almost exactly, and the cost of superposition appears only
@@ -117,17 +129,18 @@ for j in range(1, 5):
 # $p^2$. For small $p$ the gain wins:
 
 # %% tags=["hide-input"]
+print("P(two or more of 5 features active | at least one is active)")
 for p in (1.0, 0.3, 0.1, 0.05, 0.01):
     one = 5 * p * (1 - p) ** 4
     at_least_one = 1 - (1 - p) ** 5
-    print(f"p = {p:<5}: P(two or more of 5 features active | at least one) = {(at_least_one - one) / at_least_one:.3f}")
+    print(f"p = {p:<5}: {(at_least_one - one) / at_least_one:.3f}")
 
 # %% [markdown]
 # ## Twenty features in five dimensions
 #
 # With more room the same story plays out in more ways. Here $n = 20$, $m = 5$, importance $0.7^i$.
 # The top row shows $W^\top W$ for each sparsity: a diagonal entry is a feature's squared norm, an
-# off-diagonal entry is the interference between two features (blue positive, red negative). The bottom
+# off-diagonal entry is the interference between two features (red positive, blue negative). The bottom
 # row shows each feature's norm; the redder the bar, the more of the feature's direction is shared with
 # others ($\sum_{j \ne i} (\hat W_i \cdot W_j)^2$ relative to $\lVert W_i\rVert^2$), black means it has a
 # direction to itself.
@@ -136,13 +149,14 @@ for p in (1.0, 0.3, 0.1, 0.05, 0.01):
 S20 = [0.0, 0.7, 0.9, 0.97, 0.99, 0.997, 0.999]
 sweep20 = tms.sparsity_sweep(
     n_feat=20, d_hidden=5, sparsity=S20, importance_decay=0.7,
-    n_seeds=pick(cpu=1, gpu=4), steps=pick(cpu=2_000, gpu=10_000), batch_size=pick(cpu=512, gpu=1024),
-    lr=pick(cpu=1e-2, gpu=1e-3), seed=0)
+    n_seeds=pick(cpu=1, gpu=4), steps=pick(cpu=2_000, gpu=10_000),
+    batch_size=pick(cpu=512, gpu=1024), lr=pick(cpu=1e-2, gpu=1e-3), seed=0)
 print("features represented:", dict(zip(S20, tms.n_represented(sweep20.W).tolist())))
 
 # %% tags=["hide-input"]
-tms.plot_wtw(sweep20.W, [f"S = {s}" for s in S20]).update_layout(
-    title=dict(text="WᵀW (top) and feature norms coloured by interference (bottom)", x=0.02), margin=dict(t=80))
+fig = tms.plot_wtw(sweep20.W, [f"S = {s}" for s in S20])
+fig.update_layout(margin=dict(t=80), title=dict(
+    text="WᵀW (top) and feature norms coloured by interference (bottom)", x=0.02))
 
 # %% [markdown]
 # Dense: five features, each with its own dimension (an identity block). As $S$ grows the model takes
@@ -155,47 +169,87 @@ tms.plot_wtw(sweep20.W, [f"S = {s}" for s in S20]).update_layout(
 # ## How many nearly orthogonal directions fit?
 #
 # Superposition needs many directions with small pairwise overlaps. How many fit in $d$ dimensions?
-# Exactly orthogonal: $d$. Allowing $|\cos| < \varepsilon$ changes the answer from linear to exponential
-# in $d$. For two random unit vectors, $P(|u \cdot v| \ge \varepsilon) \le 2 e^{-d\varepsilon^2/2}$; a union
-# bound over all pairs then shows that $\lfloor e^{d\varepsilon^2/4} \rfloor$ random vectors have every
-# pairwise $|\cos| < \varepsilon$ with positive probability, the counting argument behind the
-# Johnson–Lindenstrauss lemma {cite}`johnson1984extensions`. Turned around, the largest $|\cos|$ among
-# $N$ random directions should be about $\sqrt{2 \ln N^2 / d}$. In the other direction, no arrangement
-# at all can beat the Welch bound {cite}`welch1974lower`:
-# $\max_{i \ne j} |\cos| \ge \sqrt{(N - d) / (d (N - 1))}$.
+# Exactly orthogonal: $d$. Allowing $|\cos| < \varepsilon$ changes the answer from linear to
+# exponential in $d$. For two random unit vectors, $P(|u \cdot v| \ge \varepsilon) \le
+# 2 e^{-d\varepsilon^2/2}$; a union bound over all pairs then shows that
+# $\lfloor e^{d\varepsilon^2/4} \rfloor$ random vectors have every pairwise $|\cos| < \varepsilon$
+# with positive probability, the counting argument behind the Johnson–Lindenstrauss lemma
+# {cite}`johnson1984extensions`. That count is a **floor**, an existence guarantee: random sets
+# do several times better (below), and it beats the $d$ orthogonal directions only when
+# $d\varepsilon^2/4 > \ln d$. In the other direction, no arrangement at all can beat the Welch
+# bound {cite}`welch1974lower`: $\max_{i \ne j} |\cos| \ge \sqrt{(N - d) / (d (N - 1))}$.
+#
+# How large is the largest $|\cos|$ among $N$ random directions? A common rule of thumb is
+# $\sqrt{2 \ln N^2 / d}$ (a Gaussian tail over about $N^2/2$ pairs). A better estimate uses the
+# exact law of the cosine of two random unit vectors, $(u \cdot v)^2 \sim
+# \mathrm{Beta}(\tfrac12, \tfrac{d-1}{2})$, and treats the $N(N-1)/2$ pairs as independent
+# (`packing.estimated_max_cosine`). The figure and the table compare both with the mean of three
+# random draws.
 
 # %%
+def max_cos_rows(sizes: list[tuple[int, int]]) -> list[dict[str, float]]:
+    return packing.measure_max_cosine(sizes, seeds=(0, 1, 2))
+
+
 d = 256
 counts = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096, pick(cpu=8192, gpu=16384)]
-measured = [packing.max_abs_cosine(packing.random_unit_vectors(N, d, torch.Generator().manual_seed(N))).item()
-            for N in counts]
-packing.plot_max_cosine(d, counts, measured)
+rows = max_cos_rows([(d, N) for N in counts])
+packing.plot_max_cosine(d, counts, [r["measured"] for r in rows])
 
 # %%
-for row in packing.measure_max_cosine([(256, 512), (768, 4096), (1000, pick(cpu=4000, gpu=10_000))], seeds=(0, 1)):
-    print(f"d = {row['d']:4d}, N = {row['N']:5d}: max |cos| measured {row['measured']:.3f}, "
-          f"√(2 ln N²/d) = {row['predicted']:.3f}, Welch bound {row['welch']:.3f}")
-for eps in (0.1, 0.2, 0.3):
-    print(f"ε = {eps}: the union bound guarantees {packing.jl_packing_count(1000, eps):.3g} directions in d = 1000")
+rows += max_cos_rows([(768, 4096), (1000, pick(cpu=4000, gpu=10_000))])
+print("    d      N  measured (3 seeds)  exact-law estimate  √(2 ln N²/d)   Welch")
+for r in rows:
+    est, rule = r["estimate"], r["predicted"]
+    print(f"{r['d']:>5} {r['N']:>6}  {r['measured']:.3f} ± {r['spread'] / 2:.3f}"
+          f"       {est:.3f} ({est / r['measured'] - 1:+.0%})"
+          f"    {rule:.3f} ({rule / r['measured'] - 1:+.0%})   {r['welch']:.3f}")
+worst = max(abs(r["estimate"] / r["measured"] - 1) for r in rows)
+print(f"largest error of the exact-law estimate: {worst:.1%}")
 
 # %% [markdown]
-# The rule of thumb is an asymptotic estimate: it runs 5–10% high for thousands of vectors and about
-# 15% high for $N = 512$, where the Gaussian approximation of the tail over $N^2/2$ pairs is crude. Random vectors are far from the Welch
-# bound, so better arrangements than random exist; the toy model's pentagon is one.
+# The exact-law estimate is within about 6% of the measured maxima at every size shown, which is
+# about the spread between draws (the ± column is half the range of the three draws). The rule of
+# thumb runs 2–20% high, most at small $N$, where the Gaussian approximation of the tail is crude.
 #
-# **What the "exponentially many features" claim does and does not say.** A popular explainer puts it
-# as: with polysemantic neurons a layer of $n$ neurons can pack roughly $e^{Cn}$ features, where $C$
-# depends on the overlap allowed. As a statement about *directions* that is right, with
-# $C = \varepsilon^2/4$ from the bound above. But three things limit what it implies:
+# How many directions fit at a given $\varepsilon$? The guarantee against what half of all random
+# sets of that size achieve (`packing.random_packing_count`, same estimate), in $d = 1000$:
+
+# %%
+for eps in (0.1, 0.2, 0.3):
+    floor = packing.jl_packing_count(1000, eps)
+    rand = packing.random_packing_count(1000, eps)
+    beats_d = "beats" if 1000 * eps**2 / 4 > math.log(1000) else "is below"
+    print(f"ε = {eps}: guaranteed {floor:.3g}, random sets {rand:.3g} "
+          f"({rand / floor:.1f}×); the guarantee {beats_d} d = 1000")
+
+# %% [markdown]
+# Random directions are far from the Welch bound, but that alone does not show that better
+# arrangements exist: the bound is met only by equiangular tight frames, which exist in
+# $\mathbb{R}^d$ for special $(d, N)$ only and never for $N > d(d+1)/2$. Better arrangements do
+# exist at these sizes, though. When $d$ is a power of 4, there are $d/2 + 1$ mutually unbiased
+# orthonormal bases of $\mathbb{R}^d$ (vectors from different bases have $|\cos| = 1/\sqrt d$)
+# {cite}`calderbank1997kerdock`: for $d = 256$, 33,024 directions with $\max |\cos| = 0.0625$,
+# against 0.27 for 512 random directions, and close to the Welch bound for that $N$ (0.062).
 #
-# 1. $C$ is tiny for useful $\varepsilon$. At $\varepsilon = 0.1$ and $d = 1000$ the guarantee is twelve
-#    directions; the exponential only bites for large $d$ or sloppy overlaps.
-# 2. Directions are not features a network can use. Whether packing pays depends on how often features
-#    co-occur and how the network suppresses interference: the toy model above stores five features in
-#    two dimensions only because they are sparse, and stores two when they are dense.
+# **What the "exponentially many features" claim does and does not say.** A popular explainer puts
+# it as: with polysemantic neurons a layer of $n$ neurons can pack roughly $e^{Cn}$ features, where
+# $C$ depends on the overlap allowed {cite}`aisafetyinfo_polysemantic`. As a statement about
+# *directions* that is right. The argument above gives $C = \varepsilon^2/4$, which is a lower
+# bound on the best constant (random sets already do better, and the exact constant is not known).
+# Three things limit what it implies:
+#
+# 1. The constant is small for useful $\varepsilon$. At $\varepsilon = 0.1$ and $d = 1000$ the
+#    guarantee is twelve directions and random sets reach about thirty, both far fewer than the
+#    thousand orthogonal ones; the exponential only bites when $d\varepsilon^2/4 > \ln d$, for
+#    large $d$ or sloppy overlaps.
+# 2. Directions are not features a network can use. Whether packing pays depends on how often
+#    features co-occur and how the network suppresses interference: the toy model above stores five
+#    features in two dimensions only because they are sparse, and stores two when they are dense.
 # 3. It says nothing about *computing* with those features. Reading them out is one thing; building
-#    circuits on top of superposed features adds interference at every step, and how far that goes is an
-#    open research question. The bound is a ceiling on capacity, not evidence that trained networks reach it.
+#    circuits on top of superposed features adds interference at every step, and how far that goes is
+#    an open research question. The count is a floor on how many nearly orthogonal directions
+#    exist, not evidence that trained networks use that many.
 
 # %% [markdown]
 # ## Feature dimensionality
@@ -206,25 +260,32 @@ for eps in (0.1, 0.2, 0.3):
 # $$D_i = \frac{\lVert W_i \rVert^2}{\sum_j (\hat W_i \cdot W_j)^2},$$
 #
 # its squared norm divided by everything that lands on its direction, itself included. A feature with
-# its own direction has $D_i = 1$; an antipodal pair $1/2$ each; a feature not learned $0$. The global
-# average is $D^* = m / \lVert W \rVert_F^2$.
+# its own direction has $D_i = 1$; an antipodal pair $1/2$ each; a feature not learned $0$. The
+# global count $D^* = m / \lVert W \rVert_F^2$ is the number of dimensions per unit of squared
+# norm: it equals the mean of the $D_i$ only when every feature has norm 1 and no overlaps (the
+# pentagon above: $D^* = 0.31$, every $D_i \approx 0.40$).
 #
 # Now take many features with equal importance and sweep the sparsity: $n = 100$ features in
-# $m = 10$ dimensions at this size ($n = 200$, $m = 20$ and 20 levels on a GPU, as in the paper).
+# $m = 10$ dimensions, 12 levels, at this size. On a GPU the cell runs $n = 200$, $m = 20$,
+# 20 levels and 10,000 steps: the sizes of the feature-geometry experiment in the authors'
+# released notebook (read in its code; not checked against the paper's text or figures). The
+# notebook keeps the learning rate constant at
+# $10^{-3}$; ours decays it on a cosine schedule.
 
 # %%
 levels = pick(cpu=12, gpu=20)
 S_dim = [1 - 20 ** (-k / (levels - 1)) for k in range(levels)]
 geom = tms.sparsity_sweep(
-    n_feat=pick(cpu=100, gpu=200), d_hidden=pick(cpu=10, gpu=20), sparsity=S_dim, importance_decay=1.0,
-    n_seeds=1, steps=pick(cpu=1_500, gpu=10_000), batch_size=pick(cpu=256, gpu=1024),
-    lr=pick(cpu=1e-2, gpu=1e-3), seed=0)
+    n_feat=pick(cpu=100, gpu=200), d_hidden=pick(cpu=10, gpu=20), sparsity=S_dim,
+    importance_decay=1.0, n_seeds=1, steps=pick(cpu=1_500, gpu=10_000),
+    batch_size=pick(cpu=256, gpu=1024), lr=pick(cpu=1e-2, gpu=1e-3), seed=0)
 D_star = tms.dimensions_per_feature(geom.W)
 print("D* per level:", [round(v, 2) for v in D_star.tolist()])
 
 # %% tags=["hide-input"]
-tms.plot_dimensionality(S_dim, tms.feature_dimensionality(geom.W), D_star).update_layout(
-    title=dict(text="Dimensions per feature as features get sparser", x=0.02))
+fig = tms.plot_dimensionality(S_dim, tms.feature_dimensionality(geom.W), D_star)
+fig.update_layout(title=dict(text="Dimensions per feature as features get sparser",
+                             x=0.02))
 
 # %% [markdown]
 # Dense features get one dimension each ($D^* \approx 1$: the model keeps $m$ features, or spreads
@@ -251,14 +312,15 @@ tms.plot_dimensionality(S_dim, tms.feature_dimensionality(geom.W), D_star).updat
 grid = pick(cpu=7, gpu=15)
 rel = [10 ** (-1 + 2 * k / (grid - 1)) for k in range(grid)]
 dens = [10 ** (-2 * k / (grid - 1)) for k in range(grid)]
-phase_1d = tms.phase_diagram(2, 1, rel, dens, n_seeds=2, steps=pick(cpu=1_000, gpu=10_000), seed=0)
-phase_2d = tms.phase_diagram(3, 2, rel, dens, n_seeds=2, steps=pick(cpu=1_000, gpu=10_000), seed=0)
+steps = pick(cpu=1_000, gpu=10_000)
+phase_1d = tms.phase_diagram(2, 1, rel, dens, n_seeds=2, steps=steps, seed=0)
+phase_2d = tms.phase_diagram(3, 2, rel, dens, n_seeds=2, steps=steps, seed=0)
 
 # %% tags=["hide-input"]
-tms.plot_phase_diagram(phase_1d, "2 features in 1 dimension: what happens to the second?")
+tms.plot_phase_diagram(phase_1d, "2 features in 1 dimension: what happens to the 2nd?")
 
 # %% tags=["hide-input"]
-tms.plot_phase_diagram(phase_2d, "3 features in 2 dimensions: what happens to the third?")
+tms.plot_phase_diagram(phase_2d, "3 features in 2 dimensions: what happens to the 3rd?")
 
 # %% [markdown]
 # With dense features (left edge) there is no superposition: a less important extra feature is not
@@ -281,16 +343,19 @@ tms.plot_phase_diagram(phase_2d, "3 features in 2 dimensions: what happens to th
 # %%
 dens_nb = [0.75, 0.35, 0.15, 0.1, 0.06, 0.02, 0.01]
 neuron_run = tms.train_toy_model(
-    10, 5, torch.tensor(dens_nb).unsqueeze(1), tms.importance_profile(10, 0.75), kind="neuron",
-    steps=pick(cpu=1_500, gpu=10_000), batch_size=512, lr=pick(cpu=1e-2, gpu=1e-3), seed=0)
+    10, 5, torch.tensor(dens_nb).unsqueeze(1), tms.importance_profile(10, 0.75),
+    kind="neuron", steps=pick(cpu=1_500, gpu=10_000), batch_size=512,
+    lr=pick(cpu=1e-2, gpu=1e-3), seed=0)
 per_neuron = tms.features_per_neuron(neuron_run.W)
 for dens_k, row in zip(dens_nb, per_neuron.tolist()):
     print(f"density {dens_k:<5}: features with weight > 0.5 on each neuron {row}")
 
 # %% tags=["hide-input"]
 show_nb = [0, 3, 6]
-tms.plot_neuron_weights(neuron_run.W[show_nb], [f"density {dens_nb[k]}" for k in show_nb]).update_layout(
-    title=dict(text="Neuron × feature weights W (rows: neurons)", x=0.02), margin=dict(t=70))
+titles = [f"density {dens_nb[k]}" for k in show_nb]
+fig = tms.plot_neuron_weights(neuron_run.W[show_nb], titles)
+fig.update_layout(margin=dict(t=70), title=dict(
+    text="Neuron × feature weights W (rows: neurons)", x=0.02))
 
 # %% [markdown]
 # Dense features: each neuron carries exactly one feature, the five most important ones. The neurons
@@ -311,8 +376,9 @@ tms.plot_neuron_weights(neuron_run.W[show_nb], [f"density {dens_nb[k]}" for k in
 # %%
 S_abs = [0.0, 0.7, 0.9, 0.97]
 abs_run = tms.train_toy_model(
-    20, 10, torch.tensor([[1 - s] for s in S_abs]), tms.importance_profile(20, 0.8), kind="abs",
-    steps=pick(cpu=1_500, gpu=10_000), batch_size=512, lr=pick(cpu=1e-2, gpu=1e-3), seed=0)
+    20, 10, torch.tensor([[1 - s] for s in S_abs]), tms.importance_profile(20, 0.8),
+    kind="abs", steps=pick(cpu=1_500, gpu=10_000), batch_size=512,
+    lr=pick(cpu=1e-2, gpu=1e-3), seed=0)
 strong = abs_run.W.abs() > 0.5  # [inst, neuron, feature]: W1 entries that matter
 for s_k, st in zip(S_abs, strong):
     print(f"S = {s_k:<4}: features with a neuron {int((st.sum(0) > 0).sum())}, "
@@ -337,17 +403,23 @@ for s_k, st in zip(S_abs, strong):
 
 # %%
 best = {}
-for data in ("correlated", "anticorrelated"):  # six seeds as instances of one model; keep the best
-    run = tms.train_toy_model(4, 2, torch.full((6, 2), 0.1), torch.ones(4), data=data,
-                              steps=pick(cpu=1_000, gpu=10_000), batch_size=512, lr=pick(cpu=1e-2, gpu=1e-3), seed=0)
+for data in ("correlated", "anticorrelated"):  # six seeds as instances; keep the best
+    run = tms.train_toy_model(
+        4, 2, torch.full((6, 2), 0.1), torch.ones(4), data=data,
+        steps=pick(cpu=1_000, gpu=10_000), batch_size=512,
+        lr=pick(cpu=1e-2, gpu=1e-3), seed=0)
     best[data] = run.W[run.loss.argmin()].unsqueeze(0)  # [1, 2, 4]
     Wc = best[data][0] / best[data][0].norm(dim=0, keepdim=True)
     cos = Wc.T @ Wc
-    print(f"{data:>14}: cos within pair (0,1) {cos[0, 1].item():+.2f}, within pair (2,3) {cos[2, 3].item():+.2f}")
+    print(f"{data:>14}: cos within pair (0,1) {cos[0, 1].item():+.2f}, "
+          f"within pair (2,3) {cos[2, 3].item():+.2f}")
 
 # %% tags=["hide-input"]
-tms.plot_features_2d(torch.cat([best["correlated"], best["anticorrelated"]]), ["correlated pairs (0,1), (2,3)", "anticorrelated pairs"]).update_layout(
-    title=dict(text="Where correlated and anticorrelated pairs go", x=0.02), margin=dict(t=70), height=360)
+both = torch.cat([best["correlated"], best["anticorrelated"]])
+titles = ["correlated pairs (0,1), (2,3)", "anticorrelated pairs"]
+fig = tms.plot_features_2d(both, titles)
+fig.update_layout(margin=dict(t=70), height=360, title=dict(
+    text="Where correlated and anticorrelated pairs go", x=0.02))
 
 # %% [markdown]
 # Members of a correlated pair are often active together, so any overlap between them would hurt
@@ -369,8 +441,11 @@ tms.plot_features_2d(torch.cat([best["correlated"], best["anticorrelated"]]), ["
 # built (five features in two dimensions, importance $0.9^i$).
 
 # %% tags=["hide-input"]
-explorer(tms.explorer_figure, dict(sparsity=list(tms.EXPLORER_SPARSITY), importance_decay=[0.9, 0.95, 1.0],
-                                   n_feat=[5, 8, 12, 20], d_hidden=[2, 3, 5]))
+explorer(tms.explorer_figure, dict(
+    sparsity=list(tms.EXPLORER_SPARSITY), importance_decay=[0.9, 0.95, 1.0],
+    n_feat=[5, 8, 12, 20], d_hidden=[2, 3, 5]),
+    labels=dict(sparsity="feature sparsity", importance_decay="importance decay",
+                n_feat="features n", d_hidden="hidden dimensions m"))
 
 # %% [markdown]
 # Things to try: with importance decay 1.0 all features are equal and the dense model spreads its

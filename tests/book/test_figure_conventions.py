@@ -1,0 +1,27 @@
+"""Figure conventions every chapter shares (course_utils.plotting): one signed colour scale."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from course_utils import plotting, tms
+
+
+def test_signed_heatmap_is_symmetric_red_positive_with_a_titled_colour_bar():
+    h = plotting.signed_heatmap([[0.5, -2.0], [1.0, 0.0]], colorbar_title="weight")
+    assert (h.zmin, h.zmax) == (-2.0, 2.0)  # symmetric about zero: white means 0
+    assert h.colorscale[0][1] == "rgb(5,48,97)" and h.colorscale[-1][1] == "rgb(103,0,31)"  # blue -, red +
+    assert h.colorbar.title.text == "weight" and h.showscale
+    assert "%{z:.3f}" in h.hovertemplate  # formatted hover numbers
+    with pytest.raises(ValueError, match="zmax must be positive"):
+        plotting.signed_heatmap([[1.0]], zmax=0.0)
+
+
+def test_chapter_heatmaps_use_the_shared_convention():
+    W = torch.randn(2, 3, 6, generator=torch.Generator().manual_seed(0))
+    for fig in (tms.plot_wtw(W, ["a", "b"]), tms.plot_neuron_weights(W, ["a", "b"])):
+        heat = [t for t in fig.data if t.type == "heatmap"]
+        assert heat and all(t.colorscale == heat[0].colorscale for t in heat)
+        assert heat[0].colorscale[-1][1] == "rgb(103,0,31)"  # positive = red everywhere
+        assert sum(bool(t.showscale) for t in heat) == 1  # one colour bar per figure
