@@ -466,12 +466,26 @@ def _probe_log(model_and_tokenizer: tuple[Any, Any], n_train: int, previous: Pat
     from course_utils.probes import probe_report, probe_texts
 
     train_texts, val_texts = probe_texts()
-    out = {"probe": probe_report(*model_and_tokenizer, train_texts, val_texts, n_train=n_train,
-                                 n_val=n_train // 2)}
+    out: dict[str, Any] = {"probe": probe_report(*model_and_tokenizer, train_texts, val_texts,
+                                                 n_train=n_train, n_val=n_train // 2)}
     if previous is not None:
-        out["probe_previous"] = probe_report(*load_course_lm(path=previous), train_texts, val_texts,
-                                             n_train=n_train, n_val=n_train // 2)
+        model, tokenizer = load_course_lm(path=previous)
+        out["previous"] = _summary(model, tokenizer, json.loads((previous / "training_log.json").read_text()))
+        out["previous"]["probe"] = probe_report(model, tokenizer, train_texts, val_texts, n_train=n_train,
+                                                n_val=n_train // 2)
     return out
+
+
+def _summary(model: Any, tokenizer: Any, log: dict[str, Any]) -> dict[str, Any]:
+    """A previous model's losses on the stdlib corpus, measured as this command measures its own."""
+    val, train = encode_split(tokenizer, "validation"), encode_split(tokenizer, "train")
+    val_loss = evaluate(model, val, model.cfg.n_ctx)
+    chars = sum(len(f.text) + 1 for f in corpus_files("validation", "stdlib"))
+    return {"val_loss_full": round(val_loss, 4), "val_tokens": len(val),
+            "val_nats_per_char": round(val_loss * len(val) / chars, 4),
+            "train_loss_sample": round(evaluate(model, train, model.cfg.n_ctx, max_windows=1024), 4),
+            "train_tokens": log.get("train_tokens", len(train)),
+            **{k: log[k] for k in ("bigram_baseline", "unigram_baseline", "seconds") if k in log}}
 
 
 def _tokens(tokenizer: Any, corpus: str, cache: Path | None, max_files: int | None = None

@@ -186,9 +186,15 @@ def test_training_command_runs_end_to_end_on_a_few_files(tmp_path):
     assert {"val_loss_full", "val_nats_per_char", "train_loss_sample", "bigram_baseline"} <= set(log)
     assert set(log["probe"]["f1"]) == set(lm_probe_hooks()) and log["probe"]["n_train"] == 600
     assert (ckpt / "checkpoint.pt").exists() and (ckpt / "tokenizer.json").exists()
-    assert lm.main(argv) == 0  # resumes at step 3 of 3: same weights
+    assert lm.main(argv + ["--previous", str(out)]) == 0  # resumes at step 3 of 3: same weights
     again, _ = lm.load_course_lm(path=out)
     assert all(torch.equal(x, y) for x, y in zip(model.state_dict().values(), again.state_dict().values()))
+    log2 = json.loads((out / "training_log.json").read_text())
+    prev = log2["previous"]  # the "previous" model is this same model: measured the same way
+    assert prev["probe"] == log2["probe"] == log["probe"]
+    assert prev["train_tokens"] == log["train_tokens"]
+    assert prev["val_tokens"] > log["val_tokens"]  # measured on all stdlib validation files, not 10
+    assert 0 < prev["val_nats_per_char"] < prev["val_loss_full"]
 
 
 def lm_probe_hooks():
