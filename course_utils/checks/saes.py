@@ -224,6 +224,8 @@ def check_auxk_loss(fn: Callable[..., torch.Tensor]) -> None:
 def check_batch_topk_activation(fn: Callable[..., torch.Tensor]) -> None:
     """Keep the k·batch largest ReLU'd pre-activations of the whole batch."""
     cases = _pre_cases(500, (2, 1))
+    for c in _pre_cases(550, (4,))[:3]:  # mostly negative pre-activations: fewer than k·batch positives
+        cases.append(Case(dict(pre=c.kwargs["pre"] - 1.5, k=c.kwargs["k"]), label="few positive pre-activations"))
 
     def per_row(pre: torch.Tensor, k: int) -> torch.Tensor:
         return topk.topk_activation(pre, k)
@@ -546,7 +548,7 @@ def check_resample_dead_latents(fn: Callable[..., Any]) -> None:
         else:
             rows = torch.multinomial(w, idx.numel(), replacement=True, generator=_g(seed + 1))
         v = x[rows] / x[rows].norm(dim=-1, keepdim=True) if unit else x[rows]
-        norm = W_enc[:, ~dead].norm(dim=0).mean() if scale_alive else 1.0
+        norm = W_enc[:, ~dead].norm(dim=0).mean() if scale_alive else W_enc.norm(dim=0).mean()
         W_dec[idx] = v
         W_enc[:, idx] = (v.T * 0.2 * norm) if enc_dir else 0.0
         b_enc[idx] = 0.0
@@ -558,7 +560,9 @@ def check_resample_dead_latents(fn: Callable[..., Any]) -> None:
         Mistake("the new decoder rows are not unit-norm: use the input's direction x/‖x‖",
                 lambda **kw: variant(**kw, unit=False)),
         Mistake("the encoder column should be the same direction scaled to 0.2 × the mean encoder norm of the "
-                "*alive* latents", lambda **kw: variant(**kw, scale_alive=False)),
+                "*alive* latents (not of all latents)", lambda **kw: variant(**kw, scale_alive=False)),
+        Mistake("the dead latent's encoder bias must be reset to 0",
+                lambda **kw: tuple(o if i != 2 else kw["b_enc"] for i, o in enumerate(variant(**kw)))),
         Mistake("the draw ignores the generator you were given (or uses the global RNG): pass "
                 "generator=generator to torch.multinomial", lambda **kw: variant(**kw, use_gen=False)),
     ]
