@@ -44,6 +44,17 @@ def style(fig: go.Figure, title: str | None = None, height: int = 420) -> go.Fig
     return fig
 
 
+BYTE_LEVEL_SYMBOLS = {"Ġ": "␣", "Ċ": "↵", "ĉ": "⇥"}  # GPT-2-style byte-level BPE: space, newline, tab
+
+
+def readable_tokens(tokens: Sequence[str]) -> list[str]:
+    """Byte-level BPE tokens as a reader should see them: the marker symbols for a leading space
+    (Ġ), a newline (Ċ) and a tab (ĉ) shown as ␣, ↵ and ⇥."""
+    if isinstance(tokens, str) or not all(isinstance(t, str) for t in tokens):
+        raise TypeError("tokens must be a sequence of strings")
+    return ["".join(BYTE_LEVEL_SYMBOLS.get(ch, ch) for ch in t) for t in tokens]
+
+
 def signed_heatmap(z: Any, zmax: float | None = None, colorbar_title: str = "value",
                    hover: str = "%{z:.3f}", showscale: bool = True, **kwargs: Any) -> go.Heatmap:
     """A heatmap trace of signed values in the course's convention (:data:`SIGNED_COLORSCALE`),

@@ -14,6 +14,7 @@ import numpy as np
 from course_utils import course_lm, set_seed
 from course_utils.corpus import load_corpus
 from course_utils.labels import score_units
+from course_utils.plotting import readable_tokens
 
 set_seed(0)
 model, tokenizer = course_lm.load_course_lm()
@@ -30,8 +31,9 @@ log = json.loads((course_lm.MODEL_DIR / "training_log.json").read_text())
 
 # %%
 line = "    def __init__(self, name=None):"
-print(tokenizer.encode(line).tokens)
-print(f"{log['train_tokens']:,} training tokens, {log['val_tokens']:,} validation tokens")
+print(readable_tokens(tokenizer.encode(line).tokens))  # ␣ marks a leading space
+print(f"{log['train_tokens']:,} training tokens, "
+      f"{log['val_tokens']:,} validation tokens")
 
 # %% [markdown]
 # ## The model
@@ -41,7 +43,8 @@ print(f"{log['train_tokens']:,} training tokens, {log['val_tokens']:,} validatio
 
 # %%
 cfg = model.cfg
-print(f"{cfg.n_layers} layers, d_model={cfg.d_model}, {cfg.n_heads} heads of d_head={cfg.d_head}, "
+print(f"{cfg.n_layers} layers, d_model={cfg.d_model}, "
+      f"{cfg.n_heads} heads of d_head={cfg.d_head}, "
       f"d_mlp={cfg.d_mlp}, context {cfg.n_ctx}, vocabulary {cfg.d_vocab}; "
       f"{sum(p.numel() for p in model.parameters()):,} parameters")
 [name for name in model.hook_dict if name.startswith("blocks.0.")]
@@ -57,8 +60,8 @@ print(f"{cfg.n_layers} layers, d_model={cfg.d_model}, {cfg.n_heads} heads of d_h
 course_lm.plot_training(log)
 
 # %%
-print(f"validation loss {log['val_loss_full']:.3f} nats/token; unigram {log['unigram_baseline']:.3f}, "
-      f"bigram {log['bigram_baseline']:.3f}")
+print(f"validation loss {log['val_loss_full']:.3f} nats/token; "
+      f"unigram {log['unigram_baseline']:.3f}, bigram {log['bigram_baseline']:.3f}")
 
 # %% [markdown]
 # Greedy completions show what that loss buys: the model has learned Python's surface syntax (an open
@@ -66,8 +69,11 @@ print(f"validation loss {log['val_loss_full']:.3f} nats/token; unigram {log['uni
 # name), not much meaning: it invents plausible-looking identifiers.
 
 # %%
-for prompt in ["def get_name(self", "    def __init__(self", "    for i in range(", "from os import"]:
-    print(repr(prompt), "->", repr(course_lm.complete(model, tokenizer, prompt, max_new_tokens=12)))
+prompts = ["def get_name(self", "    def __init__(self", "    for i in range(",
+           "from os import"]
+for prompt in prompts:
+    completion = course_lm.complete(model, tokenizer, prompt, max_new_tokens=12)
+    print(repr(prompt), "->", repr(completion))
 
 # %% [markdown]
 # ## Attention patterns
@@ -81,7 +87,8 @@ import circuitsvis as cv
 snippet = "def area(width, height):\n    return width * height\n"
 ids = course_lm.encode(tokenizer, snippet, cfg.n_ctx)
 _, cache = model.run_with_cache(ids, names_filter="blocks.0.attn.hook_pattern")
-cv.attention.attention_patterns(tokens=tokenizer.encode(snippet).tokens,
+tokens = readable_tokens(tokenizer.encode(snippet).tokens)  # ␣ marks a leading space
+cv.attention.attention_patterns(tokens=tokens,
                                 attention=cache["blocks.0.attn.hook_pattern"][0])
 
 # %% [markdown]
@@ -97,12 +104,16 @@ cv.attention.attention_patterns(tokens=tokenizer.encode(snippet).tokens,
 from course_utils.labels import concepts as all_concepts
 
 texts = [f.text for f in load_corpus("validation")]
-# token:string and token:comment duplicate in_string and in_comment; indent>=1 holds almost everywhere
-names = [c for c in all_concepts() if c not in ("token:string", "token:comment", "indent>=1")]
-acts, data = course_lm.unit_activations(model, tokenizer, texts, "blocks.0.mlp.hook_post", max_tokens=20_000,
-                                        concepts=names)
+# token:string and token:comment duplicate in_string and in_comment;
+# indent>=1 holds almost everywhere
+skip = ("token:string", "token:comment", "indent>=1")
+names = [c for c in all_concepts() if c not in skip]
+acts, data = course_lm.unit_activations(model, tokenizer, texts,
+                                        "blocks.0.mlp.hook_post",
+                                        max_tokens=20_000, concepts=names)
 labels = data["labels"]
-print(f"{acts.shape[0]:,} validation tokens, {acts.shape[1]} neurons, {len(labels)} concepts")
+print(f"{acts.shape[0]:,} validation tokens, {acts.shape[1]} neurons, "
+      f"{len(labels)} concepts")
 print({c: f"{v.mean():.1%}" for c, v in list(labels.items())[:8]})
 
 # %% [markdown]
@@ -138,8 +149,8 @@ for n in np.argsort(-best)[:12]:
     top = np.argsort(-f1[n])[:3]
     cells = "".join(f"<td>{concepts[c]} ({f1[n, c]:.2f})</td>" for c in top)
     rows.append(f"<tr><td>{n}</td>{cells}</tr>")
-HTML("<table><tr><th>neuron</th><th>best concept (F1)</th><th>second</th><th>third</th></tr>"
-     + "".join(rows) + "</table>")
+head = "<tr><th>neuron</th><th>best concept (F1)</th><th>second</th><th>third</th></tr>"
+HTML("<table>" + head + "".join(rows) + "</table>")
 
 # %% [markdown]
 # ## Activations for the later chapters
@@ -151,10 +162,11 @@ HTML("<table><tr><th>neuron</th><th>best concept (F1)</th><th>second</th><th>thi
 # %%
 from course_utils.activations import ActivationStore
 
-store = ActivationStore(model, tokenizer, "blocks.0.hook_resid_post", split="validation", batch_size=1024,
-                        max_batches=4, seed=0)
+store = ActivationStore(model, tokenizer, "blocks.0.hook_resid_post",
+                        split="validation", batch_size=1024, max_batches=4, seed=0)
 batches = list(store)
-print(f"{len(batches)} batches of shape {tuple(batches[0].shape)}; {store.tokens_per_second:,.0f} tokens/s")
+print(f"{len(batches)} batches of shape {tuple(batches[0].shape)}; "
+      f"{store.tokens_per_second:,.0f} tokens/s")
 
 # %% [markdown]
 # ## Reproducing the model

@@ -41,7 +41,8 @@ import plotly.graph_objects as go
 W_hat = W / W.norm(dim=1, keepdim=True)
 cos = (W_hat @ W_hat.T).numpy()
 fig = go.Figure(signed_heatmap(cos, zmax=1, colorbar_title="cosine"))
-fig.update_layout(xaxis_title="neuron", yaxis_title="neuron", yaxis_autorange="reversed")
+fig.update_layout(xaxis_title="neuron", yaxis_title="neuron",
+                  yaxis_autorange="reversed")
 style(fig, title="Cosine similarity between the 16 hidden neurons' input weights",
       height=430)
 
@@ -64,8 +65,9 @@ for neuron in range(6):
     classes = y[top.indices[:, neuron]].tolist()
     means = [acts[y == c, neuron].mean().item() for c in range(4)]
     per_class = ", ".join(f"class {c}: {m:.2f}" for c, m in enumerate(means))
-    pages[f"neuron {neuron}"] = (f"<p><b>Top-10 example classes:</b> {classes}</p>"
-                                 f"<p><b>Mean activation per class:</b> {per_class}</p>")
+    pages[f"neuron {neuron}"] = (
+        f"<p><b>Top-10 example classes:</b> {classes}</p>"
+        f"<p><b>Mean activation per class:</b> {per_class}</p>")
 html_tabs(pages)
 
 # %% [markdown]

@@ -68,7 +68,8 @@ print(f"all one-property analogies: {acc:.0%} of {n_analogies} solved")
 dirs = poly.attribute_directions(E)  # [3 properties, 4 word pairs, 3 dims], unit
 for name, D in zip(["female", "royal", "child"], dirs):
     mean = D.mean(0) / D.mean(0).norm()
-    print(f"{name:>6}: lowest cosine among its 4 pair differences {(D @ D.T).min():.3f};"
+    lowest = (D @ D.T).min()
+    print(f"{name:>6}: lowest cosine among its 4 pair differences {lowest:.3f};"
           f" largest |cos| with an axis {mean.abs().max():.2f}")
 
 # %% tags=["hide-input"]

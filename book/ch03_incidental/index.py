@@ -276,8 +276,8 @@ explorer(inc.explorer_figure,
          {"step": list(range(0, 3001, 200)), "m_over_n": [1, 2, 4],
           "lam": [1e-3, 3e-3, 1e-2], "noise_sigma": [0.0, 0.03, 0.1]},
          static="step", value={"m_over_n": 2, "lam": 1e-2},
-         labels={"step": "training step", "m_over_n": "width m/n", "lam": "L1 coefficient λ",
-                 "noise_sigma": "noise σ"})
+         labels={"step": "training step", "m_over_n": "width m/n",
+                 "lam": "L1 coefficient λ", "noise_sigma": "noise σ"})
 
 # %% [markdown]
 # Things to try: with $m/n = 4$ collisions become rarer ($n^2/(4m) = 1$ expected for $n = 16$), with

@@ -25,6 +25,25 @@ def _browser_available() -> bool:
     return Path(CHROMIUM).exists()
 
 
+# Open every collapsed cell (hide-input, hide-output), then list code cells and printed outputs
+# whose text is wider than the column they sit in (the reader would have to scroll sideways).
+OVERFLOW_JS = """() => {
+  document.querySelectorAll('details').forEach(d => { d.open = true; });
+  const found = [];
+  const kinds = [['code', '.cell_input pre, div.cell > div.highlight pre'],
+                 ['output', '.cell_output pre, .output pre']];
+  for (const [kind, selector] of kinds) {
+    for (const el of document.querySelectorAll(selector)) {
+      if (el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1) {
+        const line = (el.textContent || '').split('\\n').reduce((a, b) => b.length > a.length ? b : a, '');
+        found.push(`${kind} ${el.scrollWidth}px in ${el.clientWidth}px: ${line.slice(0, 70)}`);
+      }
+    }
+  }
+  return found;
+}"""
+
+
 @pytest.fixture(scope="module")
 def server(site):
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site.html))
@@ -75,7 +94,9 @@ def browser_pages(server):
             page.wait_for_load_state("networkidle")
             page.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
             page.wait_for_timeout(300)
+            overflow = page.evaluate(OVERFLOW_JS)
             results[doc] = dict(
+                overflow=overflow,
                 errors=errors,
                 blocked=blocked[n_blocked:],
                 math_source=page.locator("span.math, div.math").count(),
@@ -119,3 +140,10 @@ def test_widget_snapshots_render(browser_pages):
     assert with_widgets, "no widget anywhere: the check would be vacuous"
     for doc, r in with_widgets.items():
         assert r["widgets_rendered"] >= 1, f"{doc}: widget views present but nothing rendered"
+
+
+def test_no_code_cell_or_output_overflows_horizontally(browser_pages):
+    """Code and printed output fit the page's content column (about 88 characters)."""
+    bad = {doc: r["overflow"] for doc, r in browser_pages.items() if r["overflow"]}
+    assert not bad, "content wider than its column (format the code / shape the output):\n" + "\n".join(
+        f"{doc}: {item}" for doc, items in bad.items() for item in items)
