@@ -469,5 +469,7 @@ poly.correlated_figure({k: W[0] for k, W in neuron_runs.items()})
 #   recovers them; under superposition none exists), computations such as x·y whose natural variables
 #   mix inputs, correlated features, and non-linear or memorised representations.
 #
-# The exercise notebook asks you to write the tools used here: the activation hook, class counts, the
-# score, neuron purity, the Procrustes rotation and the reading of the x·y network.
+# **Next:** the exercise notebook (link in the box at the top) asks you to write the tools used
+# here: the activation hook, class counts, the score, neuron purity, the Procrustes rotation and
+# the reading of the x·y network. Then [chapter 2](../ch02_superposition/index.ipynb) builds the
+# smallest model in which superposition happens.

@@ -448,7 +448,8 @@ explorer(tms.explorer_figure, dict(
                 n_feat="features n", d_hidden="hidden dimensions m"))
 
 # %% [markdown]
-# Things to try: with importance decay 1.0 all features are equal and the dense model spreads its
+# Things to try in a live notebook (on this website the static twin moves the sparsity slider
+# only; the other controls need a kernel): with importance decay 1.0 all features are equal and the dense model spreads its
 # norm over all of them; with $m = 5$ and $n = 20$ watch the $W^\top W$ matrix go from an identity
 # block to a dense pattern.
 #

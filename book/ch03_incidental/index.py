@@ -280,7 +280,8 @@ explorer(inc.explorer_figure,
                  "lam": "L1 coefficient λ", "noise_sigma": "noise σ"})
 
 # %% [markdown]
-# Things to try: with $m/n = 4$ collisions become rarer ($n^2/(4m) = 1$ expected for $n = 16$), with
+# Things to try in a live notebook (on this website only the step slider moves; the other
+# controls retrain the model and need a kernel): with $m/n = 4$ collisions become rarer ($n^2/(4m) = 1$ expected for $n = 16$), with
 # $m/n = 1$ more common; a smaller $\lambda$ takes longer to converge (at $\lambda = 10^{-3}$ not within
 # these 3,000 steps, so the band count at the end is not yet meaningful); noise on top of L1 slows
 # convergence and changes which neurons win.
@@ -333,3 +334,18 @@ explorer(inc.explorer_figure,
 #   follows the initial ordering for fewer than one feature in ten. The randomness of the winner, not
 #   its identity, is what the count needs, so the law survives, up to the shortfall at large $m$.
 # * **Noise:** negative excess kurtosis sparsifies, Gaussian noise does not, as the paper says.
+#
+# ## Summary
+#
+# * With more neurons than features and an L1 penalty, each feature ends on a single neuron
+#   (winner-take-all), and which neuron wins is an accident of the initialisation and the optimiser.
+# * Winners collide like birthdays: about $n^2/(4m)$ polysemantic neurons once only the
+#   opposite-sign collisions survive; our counts sit at 0.5 to 0.95 of that line.
+# * Avoiding collisions takes $m \gtrsim n^2/4$ neurons in this toy model, so room alone does not
+#   make neurons monosemantic; noise with negative excess kurtosis sparsifies like L1 does.
+#
+# **Next:** the exercise notebook (link in the box at the top) asks you to write the model's loss,
+# the polysemantic count, the ODE step, the birthday expectation and its simulation, and the
+# noisy forward pass. The
+# [appendix](../appA_course_model/index.ipynb) introduces the small language model that later parts
+# of the course take apart.
