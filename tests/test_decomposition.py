@@ -13,14 +13,15 @@ from course_utils.decomposition import (
     ResidualMLPTarget,
     SPDConfig,
     TMSTarget,
+    apd,
     causal_importances,
+    configs,
     lower_leaky_hard_sigmoid,
     mmcs_ml2r,
     n_alive,
     train_spd,
     upper_leaky_hard_sigmoid,
 )
-from course_utils.decomposition import apd, configs
 from course_utils.decomposition.spd import SPDModel, _inert_penalty, spd_losses
 
 
