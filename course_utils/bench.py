@@ -11,8 +11,8 @@ chapter metadata and the closing notes can cite real figures::
         return {"steps_per_s_batched": 812.0, "speedup_vs_loop": 9.7}
 
 ``python -m course_utils.bench [-k PATTERN]`` imports every ``benchmarks/bench_*.py``, runs the
-registered functions (plus the execution time of every chapter page and solutions notebook) and
-writes ``_build/bench/results.json`` and ``results.md``.
+registered functions (plus the execution time of every chapter page and solutions notebook, and the
+download weight of every page of the built website, :func:`page_weight`) and writes ``_build/bench/results.json`` and ``results.md``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import fnmatch
 import importlib.util
 import json
 import platform
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -96,6 +97,52 @@ def notebook_benchmarks(root: Path) -> dict[str, Callable[[], Result]]:
     return out
 
 
+_ASSET = re.compile(r"""<(?:script[^>]*\ssrc|link[^>]*\shref|img[^>]*\ssrc)=["']([^"'#?]+)""", re.I)
+_CSS_URL = re.compile(r"""url\(\s*["']?([^"')#?]+)""")
+
+
+def page_weight(html_root: Path, page: Path) -> Result:
+    """What a first visit to one built page downloads, read from the files: the HTML, every local
+    script, stylesheet and image it references, and the fonts and files those stylesheets pull in
+    with ``url(...)`` (a browser skips fonts a page never uses, so ``font_kb`` is an upper bound).
+    Returns kilobytes by kind and whether plotly.js is among the scripts."""
+    html_root, page = Path(html_root), Path(page)
+    if not page.is_file():
+        raise ValueError(f"no built page at {page}")
+    sizes = {"html_kb": page.stat().st_size, "script_kb": 0, "css_kb": 0, "font_kb": 0, "other_kb": 0}
+    seen: set[Path] = set()
+
+    def add(path: Path) -> None:
+        if path in seen or not path.is_file() or html_root not in path.parents:
+            return
+        seen.add(path)
+        kind = {".js": "script_kb", ".css": "css_kb", ".woff2": "font_kb", ".woff": "font_kb",
+                ".ttf": "font_kb", ".eot": "font_kb"}.get(path.suffix, "other_kb")
+        sizes[kind] += path.stat().st_size
+        if path.suffix == ".css":
+            for ref in _CSS_URL.findall(path.read_text(encoding="utf-8", errors="replace")):
+                if not ref.startswith(("data:", "http:", "https:")):
+                    add((path.parent / ref).resolve())
+
+    for ref in _ASSET.findall(page.read_text(encoding="utf-8", errors="replace")):
+        if not ref.startswith(("http:", "https:", "data:", "//")) and not ref.endswith(".html"):
+            add((page.parent / ref).resolve())
+    out: Result = {k: round(v / 1024, 1) for k, v in sizes.items()}
+    out["total_kb"] = round(sum(sizes.values()) / 1024, 1)
+    out["plotly_js"] = int(any(p.name.startswith("plotly") and p.suffix == ".js" for p in seen))
+    return out
+
+
+def page_weight_benchmarks(root: Path) -> dict[str, Callable[[], Result]]:
+    """One page-weight figure per page of the built website (``_build/html``; none if not built)."""
+    html = Path(root) / "_build" / "html"
+    if not html.is_dir():
+        return {}
+    pages = sorted(p for p in html.glob("book/**/*.html") if "_static" not in p.parts)
+    return {f"site/{p.relative_to(html).with_suffix('').as_posix()}/weight":
+            (lambda p=p: page_weight(html.resolve(), p.resolve())) for p in pages}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_utils.bench", description="Run the course benchmarks.")
     parser.add_argument("-k", default="*", help="glob over benchmark names, e.g. 'ch02/*'")
@@ -104,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the matching benchmarks without running them")
     args = parser.parse_args(argv)
     load_benchmarks(args.root)
-    todo = {**registered(), **notebook_benchmarks(args.root)}
+    todo = {**registered(), **notebook_benchmarks(args.root), **page_weight_benchmarks(args.root)}
     todo = {k: v for k, v in sorted(todo.items()) if fnmatch.fnmatch(k, args.k)}
     if not todo:
         print(f"no benchmark matches {args.k!r}", file=sys.stderr)

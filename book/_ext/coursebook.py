@@ -4,7 +4,8 @@
   times, exercise links), generated from ``book/<chapter>/chapter.yml``.
 * ``{syllabus}``: the instructors' table over all chapters, generated from the same files.
 * Sets up the kernels the build starts: ``COURSE_BOOK_BUILD=1`` and the IPython profile that turns
-  plotly figures into HTML (``book/_ipython``); loads the vendored plotly.js once per page.
+  plotly figures into HTML (``book/_ipython``); loads the vendored plotly.js once on each page that
+  has a figure, and on no other page.
 """
 
 from __future__ import annotations
@@ -115,6 +116,16 @@ def _dedupe_scripts(app: Sphinx, pagename: str, templatename: str, context: dict
     context["script_files"][:] = unique
 
 
+def _plotly_where_needed(app: Sphinx, pagename: str, templatename: str, context: dict,
+                         doctree: object) -> None:
+    """Load the vendored plotly.js on this page only if its body holds a plotly figure. Called during
+    html-page-context, ``add_js_file`` affects this page alone. plotly.js goes before require.js
+    (priority < 500): loaded after it, plotly registers as an anonymous AMD module and never
+    defines window.Plotly."""
+    if "plotly-graph-div" in context.get("body", ""):
+        app.add_js_file("vendor/plotly.min.js", priority=200)
+
+
 def setup(app: Sphinx) -> dict[str, object]:
     # Kernels started by the build inherit these: figures render as HTML, widgets explore statically.
     os.environ["COURSE_BOOK_BUILD"] = "1"
@@ -123,9 +134,9 @@ def setup(app: Sphinx) -> dict[str, object]:
     app.add_directive("chapter-header", ChapterHeader)
     app.add_directive("syllabus", Syllabus)
     app.connect("html-page-context", _dedupe_scripts, priority=100)
-    # plotly.js before require.js (priority < 500): loaded after require.js it would register as an
-    # anonymous AMD module and never define window.Plotly.
-    app.add_js_file("vendor/plotly.min.js", priority=200)
+    # plotly.js (4.7 MB) only on pages that draw a figure (_plotly_where_needed); myst-nb already adds
+    # the widget bundle only to pages whose notebook holds widget state.
+    app.connect("html-page-context", _plotly_where_needed, priority=50)
     # The widget manager resolves its icon fonts against require.js's baseUrl (by default the page's
     # folder). A global `require` defined before require.js loads is read as its configuration:
     # point baseUrl at the vendored copy, computed from the page's depth (works under any URL prefix).

@@ -25,3 +25,10 @@ def test_chapter_heatmaps_use_the_shared_convention():
         assert heat and all(t.colorscale == heat[0].colorscale for t in heat)
         assert heat[0].colorscale[-1][1] == "rgb(103,0,31)"  # positive = red everywhere
         assert sum(bool(t.showscale) for t in heat) == 1  # one colour bar per figure
+
+
+def test_readable_tokens_replace_byte_level_markers():
+    assert plotting.readable_tokens(["Ġdef", "Ġ__", "init", "Ċ", "ĉĉx", "plain"]) == [
+        "␣def", "␣__", "init", "↵", "⇥⇥x", "plain"]
+    with pytest.raises(TypeError, match="sequence of strings"):
+        plotting.readable_tokens("Ġdef")  # a bare string is one token's characters, not tokens
