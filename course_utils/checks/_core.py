@@ -347,7 +347,7 @@ def check_gradients(
     for k, ge, ga in zip(wrt, g_exp, g_act):
         if ge is None:
             continue
-        if ga is None or not ga.abs().sum() > 0 and ge.abs().sum() > 0:
+        if ga is None or (bool(ga.abs().sum() == 0) and bool(ge.abs().sum() > 0)):
             raise CheckFailed(f"no gradient reaches {k!r} through {name}{where}: the part of your computation "
                               f"that uses {k} is detached (.detach(), .data, torch.no_grad(), or a new tensor "
                               "built from its values)")
