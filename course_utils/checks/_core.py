@@ -370,12 +370,16 @@ def check_function(
     rtol64: float = RTOL64,
     grad: Sequence[str] = (),
     names: Sequence[str] = (),
+    hints: Sequence[Callable[[Any, Mapping[str, Any]], str | None]] = (),
 ) -> int:
     """Check ``learner_fn`` against ``reference_fn`` on every case; return the number of cases run.
 
     Float64 cases (any float64 tensor input) use ``atol64``/``rtol64``. ``grad`` names the inputs the
     output is differentiated with respect to (see :func:`check_gradients`); ``names`` names the items
-    of a tuple result. Raises :class:`CheckFailed` with a diagnosis on the first case that differs.
+    of a tuple result. ``hints`` are ``hint(actual, kwargs) -> message | None`` for mistakes that are a
+    property of the answer rather than one wrong output (e.g. rows that sum to the wrong total); they
+    are consulted when no :class:`Mistake` matched. Raises :class:`CheckFailed` with a diagnosis on the
+    first case that differs.
     """
     n = 0
     for case in cases:
@@ -399,9 +403,17 @@ def check_function(
                 if not _close(out, expected, *tol):  # a mistake that is right on this case says nothing
                     mistake_outputs.append((mistake.message, out))
         context = _describe_inputs(kwargs) + (f"; {case.label}" if case.label else "")
-        compare(actual, expected, what=f"{name}(...)", atol=tol[0], rtol=tol[1], mistakes=mistake_outputs,
-                context=context, names=names, loose=(atol, rtol) if f64 else None,
-                int_inputs=_int_inputs_only(kwargs))
+        try:
+            compare(actual, expected, what=f"{name}(...)", atol=tol[0], rtol=tol[1], mistakes=mistake_outputs,
+                    context=context, names=names, loose=(atol, rtol) if f64 else None,
+                    int_inputs=_int_inputs_only(kwargs))
+        except CheckFailed as err:
+            if "Likely mistake" not in str(err):
+                for hint in hints:
+                    msg = hint(actual, pristine)
+                    if msg:
+                        raise CheckFailed(f"{name}(...) is wrong (inputs: {context}). Likely mistake: {msg}") from None
+            raise
         wrt = [k for k in grad if isinstance(kwargs.get(k), torch.Tensor) and kwargs[k].is_floating_point()]
         if wrt:
             check_gradients(name, learner_fn, reference_fn, pristine, wrt, *tol, context=context)

@@ -47,6 +47,11 @@ def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def _close_to(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return bool(torch.allclose(a.detach().to("cpu", torch.float64), b.detach().to("cpu", torch.float64),
+                               rtol=1e-4, atol=1e-5))
+
+
 # ------------------------------------------------------------------------------------------------
 # Exercise 3.1: the model and its loss
 
@@ -76,7 +81,15 @@ def check_toy_loss(toy_loss: Callable[..., torch.Tensor]) -> None:
                 lambda W, lam: _toy_loss(W, 0.0) + lam * (W @ W.transpose(1, 2)).abs().sum((1, 2))),
         Mistake("you forgot the L1 term λ‖W‖₁", lambda W, lam: _toy_loss(W, 0.0)),
     ]
-    n = check_function("toy_loss", toy_loss, _toy_loss, cases, mistakes, grad=("W",))
+    def fixed_lam(actual: object, kwargs: dict) -> str | None:
+        if not isinstance(actual, torch.Tensor) or actual.shape != kwargs["W"].shape[:1]:
+            return None
+        for lam in (1e-3, 0.1, 0.03, 0.0, 1.5, 0.01):
+            if lam != kwargs["lam"] and _close_to(actual, _toy_loss(kwargs["W"], lam)):
+                return f"you used λ = {lam:g} instead of the lam argument ({kwargs['lam']:g})"
+        return None
+
+    n = check_function("toy_loss", toy_loss, _toy_loss, cases, mistakes, grad=("W",), hints=[fixed_lam])
     passed("toy_loss", f"{n} random cases, float32 and float64, gradients included")
 
 
@@ -220,6 +233,8 @@ def check_expected_polysemantic(expected_polysemantic_fn: Callable[..., float]) 
                 lambda n, m: m * (1 - (1 - 1 / m) ** n)),
         Mistake("the probability of exactly one winner is n·(1/m)·(1 − 1/m)ⁿ⁻¹: check the exponent (n − 1)",
                 lambda n, m: m * (1 - (1 - 1 / m) ** n - (n / m) * (1 - 1 / m) ** n)),
+        Mistake("integer division: 1 // m is 0 for m > 1; use 1 / m",
+                lambda n, m: m * (1 - (1 - 1 // m) ** n - (n / m) * (1 - 1 // m) ** (n - 1))),
     ]
     n = check_function("expected_polysemantic", expected_polysemantic_fn, expected_polysemantic, cases, mistakes,
                        atol=1e-9, rtol=1e-6)

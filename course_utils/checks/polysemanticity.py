@@ -206,7 +206,18 @@ def check_top_k_class_counts(top_k_class_counts: Callable[..., torch.Tensor]) ->
         Mistake("you returned [n_classes, n_units]: the expected layout is one row per unit, [n_units, n_classes]",
                 lambda acts, labels, k, n_classes: ref.top_k_class_counts(acts, labels, k, n_classes).T),
     ]
-    n = check_function("top_k_class_counts", top_k_class_counts, ref.top_k_class_counts, cases, mistakes)
+    def row_sums(actual: object, kwargs: dict) -> str | None:
+        if not isinstance(actual, torch.Tensor) or actual.ndim != 2 or actual.numel() == 0:
+            return None
+        sums = actual.sum(1)
+        k = kwargs["k"]
+        if bool((sums == sums[0]).all()) and sums[0].item() != k:
+            return (f"every unit's counts sum to {sums[0].item():g}, not k = {k}: count the k top examples given "
+                    "by the k argument (is k hard-coded?)")
+        return None
+
+    n = check_function("top_k_class_counts", top_k_class_counts, ref.top_k_class_counts, cases, mistakes,
+                       hints=[row_sums])
     passed("top_k_class_counts", f"{n} random cases")
 
 
@@ -299,6 +310,8 @@ def check_neuron_purity(neuron_purity: Callable[..., torch.Tensor]) -> None:
                 lambda M: M.max(1).values ** 2 / sq(M).sum(1)),
         Mistake("you returned the ratio of norms max|M_ij| / ‖M_i‖: square it",
                 lambda M: M.abs().max(1).values / M.norm(dim=1)),
+        Mistake("you took the largest squared weight of the whole matrix: take each neuron's own max (dim=1)",
+                lambda M: sq(M).max() / sq(M).sum(1)),
     ]
     n = check_function("neuron_purity", neuron_purity, ref.neuron_purity, cases, mistakes)
     passed("neuron_purity", f"{n} random cases")

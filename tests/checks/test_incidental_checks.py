@@ -76,7 +76,7 @@ TOY_LOSS = [
     ("values: L1 on the outputs", lambda W, lam: inc.loss(W, 0.0) + lam * (W @ W.transpose(1, 2)).abs().sum((1, 2)),
      "outputs W Wᵀ"),
     ("parameters: lam ignored", lambda W, lam: inc.loss(W, 0.0), "forgot the L1"),
-    ("parameters: lam hard-coded to 0.1", lambda W, lam: inc.loss(W, 0.1), "is wrong"),
+    ("parameters: lam hard-coded to 0.1", lambda W, lam: inc.loss(W, 0.1), "λ = 0.1 instead of the lam argument"),
     ("shapes: summed over runs", lambda W, lam: inc.loss(W, lam).sum(), "shape"),
     ("shapes: n hard-coded to 5", _loss_fixed_eye, "raised|shape"),
     ("dtypes: float64 computed in float32", _loss_float32, "float32 precision"),
@@ -207,7 +207,7 @@ EXPECTED = [
     ("values: at least one winner", lambda n, m: m * (1 - (1 - 1 / m) ** n), "at least one winner"),
     ("boundaries: exponent n instead of n - 1", lambda n, m: m * (1 - (1 - 1 / m) ** n - (n / m) * (1 - 1 / m) ** n),
      "exponent"),
-    ("dtypes: integer division", _expected_integer_division, "returned"),
+    ("dtypes: integer division", _expected_integer_division, "integer division"),
     ("dtypes: computed in float32", _expected_float32, "returned"),
 ]
 

@@ -356,7 +356,7 @@ CHECKS = {
         ("dtypes: float counts", counts_float, "expected an integer tensor"),
         ("parameters: classes from the labels", counts_max_label, "labels.max"),
         ("parameters: n_classes hard-coded to 10", counts_ten_classes, "shape"),
-        ("parameters: k hard-coded to 7", counts_k_hard_coded, "is wrong"),
+        ("parameters: k hard-coded to 7", counts_k_hard_coded, "sum to 7, not k = 12"),
         ("shapes: transposed", counts_transposed, r"\[n_units, n_classes\]"),
     ]),
     "polysemanticity_score": (checks.check_polysemanticity_score, [P.polysemanticity_score, score_ok], [
@@ -374,7 +374,7 @@ CHECKS = {
         ("values", purity_abs, r"\|M\| instead of M²"),
         ("values", purity_signed_max, "signed"),
         ("values", purity_unnormalised, "divide by the row's total"),
-        ("values", purity_global_max, "is wrong"),
+        ("values", purity_global_max, "whole matrix"),
         ("shapes: normalised over neurons", purity_columns, r"dim=0|shape"),
         ("shapes: one neuron squeezed", purity_squeezed, "shape"),
         ("dtypes: float64 computed in float32", purity_float32_inside, "float32 precision"),
