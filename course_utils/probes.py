@@ -24,17 +24,18 @@ MIN_POSITIVES = 20  # fewer positive tokens in either set: no F1 is reported (No
 
 @torch.no_grad()
 def collect(model: Any, tokenizer: Any, texts: list[str], hooks: tuple[str, ...] = PROBE_HOOKS,
-            max_tokens: int = 30_000, concepts: list[str] | None = None
+            max_tokens: int = 30_000, concepts: list[str] | None = None, per_text: int = 1024
             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Activations ``{hook: [n_tokens, d]}`` over ``texts`` (each cut into context windows, as
-    :func:`course_utils.course_lm.unit_activations` does) and the labels ``{concept: [n_tokens]}``."""
+    """Activations ``{hook: [n_tokens, d]}`` over the first ``per_text`` tokens of each of ``texts``
+    (cut into context windows, as :func:`course_utils.course_lm.unit_activations` does; the cap spreads
+    the sample over many files) and the labels ``{concept: [n_tokens]}``."""
     from course_utils.labels import LabelError, token_labels
 
     unknown = [h for h in hooks if h not in model.hook_dict]
     if unknown:
         raise ValueError(f"unknown hook names {unknown}; e.g. 'blocks.1.hook_resid_post'")
-    if max_tokens < 1:
-        raise ValueError(f"max_tokens must be positive, got {max_tokens}")
+    if max_tokens < 1 or per_text < 1:
+        raise ValueError(f"max_tokens and per_text must be positive, got {max_tokens} and {per_text}")
     n_ctx = model.cfg.n_ctx
     acts: dict[str, list[torch.Tensor]] = {h: [] for h in hooks}
     labs: list[dict[str, np.ndarray]] = []
@@ -44,7 +45,7 @@ def collect(model: Any, tokenizer: Any, texts: list[str], hooks: tuple[str, ...]
             tl = token_labels(text, tokenizer, concepts)
         except LabelError:
             continue
-        ids = torch.tensor(tokenizer.encode(text).ids)
+        ids = torch.tensor(tokenizer.encode(text).ids)[:per_text]
         for start in range(0, len(ids), n_ctx):
             window = ids[start:start + n_ctx][: max_tokens - total]
             _, cache = model.run_with_cache(window[None], names_filter=list(hooks))
@@ -82,9 +83,9 @@ def probe_f1(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val:
 def probe_report(model: Any, tokenizer: Any, train_texts: list[str], val_texts: list[str],
                  hooks: tuple[str, ...] = PROBE_HOOKS, concepts: list[str] | None = None,
                  n_train: int = 30_000, n_val: int = 15_000) -> dict[str, Any]:
-    """``{"f1": {hook: {concept: F1 or None}}, "n_train", "n_val", "positives": {concept: n}}``:
+    """``{"f1": {hook: {concept: F1 or None}}, "n_train", "n_val", "positives_val": {concept: n}}``:
     a probe per (hook, concept), fitted on ``n_train`` tokens of ``train_texts`` and scored on
-    ``n_val`` tokens of ``val_texts``."""
+    ``n_val`` tokens of ``val_texts`` (at most 1,024 tokens from each text)."""
     from course_utils.labels import concepts as all_concepts
 
     names = list(all_concepts() if concepts is None else concepts)
@@ -97,11 +98,11 @@ def probe_report(model: Any, tokenizer: Any, train_texts: list[str], val_texts: 
 
 
 def probe_texts() -> tuple[list[str], list[str]]:
-    """The report's texts: every 10th stdlib training file (so the sample spans the library) and the
-    stdlib validation files, both held fixed so old and new models are probed on the same code."""
+    """The report's texts: every 5th stdlib training file and the stdlib validation files, held
+    fixed so that old and new models are probed on the same code."""
     from course_utils.corpus import load_corpus
 
-    return [f.text for f in load_corpus("train")[::10]], [f.text for f in load_corpus("validation")]
+    return [f.text for f in load_corpus("train")[::5]], [f.text for f in load_corpus("validation")]
 
 
 def plot_probe_report(reports: dict[str, dict[str, Any]], concepts: list[str]) -> Any:

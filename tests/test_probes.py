@@ -63,6 +63,11 @@ def test_collect_aligns_activations_and_labels(shipped):
     toks = tok.encode(text).tokens[:150]
     comment = [t for t, c in zip(toks, labels["in_comment"]) if c]
     assert comment and all(t.strip("Ġ") in ("#", "add", "one", "done") for t in comment)
+    capped, lab2 = probes.collect(model, tok, [text, text], ("blocks.0.hook_resid_pre",), max_tokens=150,
+                                  concepts=["in_comment"], per_text=40)
+    assert capped["blocks.0.hook_resid_pre"].shape == (80, model.cfg.d_model)  # 40 from each text
+    assert np.allclose(capped["blocks.0.hook_resid_pre"][40:], acts["blocks.0.hook_resid_pre"][:40], atol=1e-5)
+    assert lab2["in_comment"][:40].tolist() == labels["in_comment"][:40].tolist()
     with pytest.raises(ValueError, match="unknown hook names"):
         probes.collect(model, tok, [text], ("blocks.0.hook_resid_prex",))
     with pytest.raises(ValueError, match="none of the texts could be labelled"):
