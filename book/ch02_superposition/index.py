@@ -470,8 +470,9 @@ explorer(tms.explorer_figure, dict(
 #   sparse ones share them. Superposition extends to computation (absolute values), and correlation
 #   decides whether features are kept apart (correlated: orthogonal) or share a line (anticorrelated).
 #
-# The exercise notebook asks you to write the pieces: the forward pass, the three batch generators,
-# the loss, $D_i$, the packing measurements, the phase classifier, the privileged-basis model and the
-# absolute-value model.
-# [Chapter 3](../ch03_incidental/index.ipynb), *Incidental polysemanticity*, shows that polysemantic neurons can appear even with more
-# neurons than features, where superposition is not needed at all.
+# **Next:** the exercise notebook (link in the box at the top) asks you to write the pieces: the
+# forward pass, the three batch generators, the loss, $D_i$, the packing measurements, the phase
+# classifier, the privileged-basis model and the absolute-value model. Then
+# [chapter 3](../ch03_incidental/index.ipynb), *Incidental polysemanticity*, shows that
+# polysemantic neurons can appear even with more neurons than features, where superposition is not
+# needed at all.

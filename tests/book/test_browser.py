@@ -86,6 +86,12 @@ def browser_pages(server):
         context.route("**/*", route)
         for doc in toc_files():
             page = context.new_page()
+            cdp = context.new_cdp_session(page)  # measure a first visit: no browser cache
+            cdp.send("Network.enable")
+            cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+            loaded: list[tuple[str, int]] = []
+            page.on("response", lambda r, loaded=loaded: loaded.append(
+                (r.url, int(r.headers.get("content-length", 0) or 0))))
             errors: list[str] = []
             page.on("console", lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
@@ -97,6 +103,8 @@ def browser_pages(server):
             overflow = page.evaluate(OVERFLOW_JS)
             results[doc] = dict(
                 overflow=overflow,
+                bytes=sum(n for _, n in loaded),
+                plotly_js=any("plotly" in url and url.split("?")[0].endswith(".js") for url, _ in loaded),
                 errors=errors,
                 blocked=blocked[n_blocked:],
                 math_source=page.locator("span.math, div.math").count(),
@@ -147,3 +155,15 @@ def test_no_code_cell_or_output_overflows_horizontally(browser_pages):
     bad = {doc: r["overflow"] for doc, r in browser_pages.items() if r["overflow"]}
     assert not bad, "content wider than its column (format the code / shape the output):\n" + "\n".join(
         f"{doc}: {item}" for doc, items in bad.items() for item in items)
+
+
+TEXT_PAGE_LIMIT = 1.5 * 1024 * 1024  # bytes a page without figures or widgets may download
+
+
+def test_text_pages_are_light_and_plotly_loads_only_where_figures_are(browser_pages):
+    text_pages = {d: r for d, r in browser_pages.items() if not r["plotly_divs"] and not r["widget_views"]}
+    assert text_pages, "no page without figures: the check would be vacuous"
+    heavy = {d: round(r["bytes"] / 2**20, 2) for d, r in text_pages.items() if r["bytes"] > TEXT_PAGE_LIMIT}
+    assert not heavy, f"text-only pages over {TEXT_PAGE_LIMIT / 2**20} MB (MB): {heavy}"
+    stray = [d for d, r in browser_pages.items() if r["plotly_js"] and not r["plotly_divs"]]
+    assert not stray, f"pages that load plotly.js without drawing a figure: {stray}"

@@ -2,12 +2,14 @@
 
 The browser pass (test_browser.py) measures the rendered page; this test catches the usual cause,
 a code line longer than 88 characters, in every chapter page and exercise source, and names it.
-New chapter folders are picked up automatically.
+Pages are picked up from _toc.yml: a chapter is checked once it is in the book.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from tests.book.test_references import book_page_sources
 
 ROOT = Path(__file__).resolve().parents[2]
 WIDTH = 88  # characters of monospace text that fit the content column at the default font size
@@ -27,7 +29,7 @@ def long_code_lines(source: str, width: int = WIDTH) -> list[tuple[int, str]]:
 
 
 def test_every_page_code_line_fits_the_column():
-    sources = sorted((ROOT / "book").glob("*/index.py"))
+    sources = [p for p in book_page_sources() if p.suffix == ".py"]
     assert sources, "no page sources found"
     bad = [f"{p.relative_to(ROOT)}:{n}: {len(line)} characters: {line.strip()[:60]}"
            for p in sources for n, line in long_code_lines(p.read_text(encoding="utf-8"))]
