@@ -680,8 +680,10 @@ def train_xy_network(hidden: int = 4, restarts: int = 32, steps: int = 2000, bat
                      seed: int = 0, n_test: int = 100_000) -> XYRun:
     """Train ``restarts`` independent ReLU networks 2 → ``hidden`` → 1 on y = x₁x₂ with x ~ N(0, I)
     (batched: one optimiser step trains them all), and keep the one with the lowest test error.
-    Only about one restart in six reaches the best solution (relative error ≈ 0.033); the others settle
-    in local minima (≈ 0.08, ≈ 0.13, ≈ 0.5), so the default of 32 restarts almost always contains one."""
+    About one restart in six reaches the best solution (relative error ≈ 0.033; measured: 90 of 512
+    restarts over seeds 0-15 at 32 restarts and 2,000 steps, 47 of 256 over seeds 0-3 at 64 restarts
+    and 4,000 steps); the others settle in local minima (≈ 0.08, ≈ 0.13, ≈ 0.5). With the default
+    32 restarts one seed in sixteen (seed 2) found none."""
     _check_int(hidden, "hidden")
     _check_int(restarts, "restarts")
     _check_int(steps, "steps")
@@ -858,8 +860,10 @@ def neuron_figure(acts: torch.Tensor, labels: torch.Tensor, images: torch.Tensor
                   row=1, col=1)
     fig.add_trace(go.Bar(x=list(range(N_DIGIT_CLASSES)), y=counts.tolist(), marker_color="#3366cc",
                          hovertemplate="class %{x}: %{y} of " + str(k) + "<extra></extra>"), row=1, col=2)
-    fig.update_yaxes(autorange="reversed", showticklabels=False, scaleanchor="x", row=1, col=1)
-    fig.update_xaxes(showticklabels=False, row=1, col=1)
+    # No grid or zero lines over the digit images.
+    fig.update_yaxes(autorange="reversed", showticklabels=False, scaleanchor="x", showgrid=False,
+                     zeroline=False, row=1, col=1)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, row=1, col=1)
     fig.update_xaxes(title_text="digit class", dtick=1, row=1, col=2)
     fig.update_yaxes(title_text="count", range=[0, k], row=1, col=2)
     fig.update_layout(showlegend=False)
