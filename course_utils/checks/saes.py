@@ -505,7 +505,7 @@ def check_dead_fraction(fn: Callable[..., torch.Tensor]) -> None:
     ]
 
     def ref(acts: torch.Tensor) -> torch.Tensor:
-        return metrics.dead_fraction(acts).to(torch.float64)
+        return metrics.dead_fraction(acts.double() if not acts.is_floating_point() else acts).to(torch.float64)
 
     def learner(acts: torch.Tensor) -> Any:
         out = fn(acts=acts)

@@ -53,10 +53,10 @@ SHIPPED: dict[str, dict[str, Any]] = {
     "relu": dict(l1_coefficient=0.3),
     "topk": dict(k=5),
     "batchtopk": dict(k=5),
-    "jumprelu": dict(l0_coefficient=0.3, bandwidth=0.05, init_threshold=0.1),
+    "jumprelu": dict(l0_coefficient=0.03, bandwidth=0.05, init_threshold=0.05),
     "gated": dict(l1_coefficient=0.3),
     "matryoshka": dict(k=5, prefixes=(128, 256)),
-    "gba": dict(),
+    "gba": dict(p_max=0.07, p_min=0.02),
 }
 
 

@@ -25,9 +25,9 @@ from course_utils.saes.base import SAE, LossParts, SAEConfig, squared_error
 
 @dataclass
 class JumpReLUConfig(SAEConfig):
-    l0_coefficient: float = 0.3
+    l0_coefficient: float = 0.03
     bandwidth: float = 0.05
-    init_threshold: float = 0.1
+    init_threshold: float = 0.05
 
     architecture: ClassVar[str] = "jumprelu"
 

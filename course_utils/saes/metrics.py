@@ -42,12 +42,16 @@ def l0(acts: torch.Tensor) -> torch.Tensor:
 def firing_frequencies(acts: torch.Tensor) -> torch.Tensor:
     """Fraction of examples on which each latent is non-zero: [d_sae]."""
     check_tensor(acts, "acts", 2, "[batch, d_sae]")
-    return (acts != 0).to(torch.get_default_dtype()).mean(0)
+    return (acts != 0).to(_float_dtype(acts)).mean(0)
 
 
 def dead_fraction(acts: torch.Tensor) -> torch.Tensor:
     """Fraction of latents that never fire on the batch acts: [batch, d_sae]."""
-    return (firing_frequencies(acts) == 0).to(torch.get_default_dtype()).mean()
+    return (firing_frequencies(acts) == 0).to(_float_dtype(acts)).mean()
+
+
+def _float_dtype(t: torch.Tensor) -> torch.dtype:
+    return t.dtype if t.is_floating_point() else torch.get_default_dtype()
 
 
 def norm_ratio(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:

