@@ -1017,15 +1017,21 @@ def xy_neurons_figure(model: nn.Sequential, lim: float = 3.0, n_grid: int = 61) 
         H = model[1](model[0](torch.stack([X.flatten(), Y.flatten()], 1))).reshape(n_grid, n_grid, -1)
     n = H.shape[-1]
     w2 = model[2].weight.detach()[0]
-    fig = make_subplots(rows=1, cols=n, subplot_titles=[f"neuron {i} (out weight {w2[i]:+.2f})" for i in range(n)],
-                        horizontal_spacing=0.04)
+    # Two lines per subplot title (short enough for four panels side by side without overlapping).
+    titles = [f"neuron {i}<br>out weight {w2[i]:+.2f}" for i in range(n)]
+    fig = make_subplots(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=0.05)
     for i in range(n):
         fig.add_trace(go.Heatmap(z=H[..., i].numpy(), x=g.numpy(), y=g.numpy(), colorscale="Viridis",
-                                 showscale=i == n - 1, zmin=0, zmax=float(H.max())), row=1, col=i + 1)
+                                 showscale=i == n - 1, zmin=0, zmax=float(H.max()),
+                                 colorbar=dict(title=dict(text="activation")),
+                                 hovertemplate="x %{x:.2f}, y %{y:.2f}: %{z:.2f}<extra></extra>"),
+                      row=1, col=i + 1)
         fig.update_xaxes(title_text="x", row=1, col=i + 1)
     fig.update_yaxes(title_text="y", row=1, col=1)
-    return style(fig, title="Hidden activations of the x·y network: each neuron fires where x and y are both large",
-                 height=330)
+    fig.update_annotations(font_size=12)
+    style(fig, title="Hidden activations of the x·y network: each neuron fires where x and y "
+          "are both large", height=360)
+    return fig.update_layout(margin=dict(t=95))
 
 
 def correlated_figure(weights: dict[str, torch.Tensor]) -> go.Figure:
