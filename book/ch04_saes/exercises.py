@@ -19,9 +19,7 @@ from course_utils import pick, set_seed
 from course_utils.checks import saes as checks
 from course_utils.saes import TopKConfig, TopKSAE, TrainConfig, sharkey_toy, train_sae
 
-torch.set_num_threads(
-    1
-)  # the toy SAEs are small: one thread avoids synchronisation overhead on a CPU
+torch.set_num_threads(1)  # small SAEs: one thread avoids synchronisation overhead
 
 # %% [markdown]
 # ## Exercise 4.1: the ReLU SAE's encoder
@@ -432,9 +430,7 @@ toy = sharkey_toy(d=pick(cpu=64, gpu=256), n_features=pick(cpu=128, gpu=512))
 
 
 class MyTopKSAE(TopKSAE):
-    def activation(
-        self, pre: torch.Tensor
-    ) -> torch.Tensor:  # used in training and inference
+    def activation(self, pre: torch.Tensor) -> torch.Tensor:  # training and inference
         return topk_activation(pre, self.cfg.k)
 
 
