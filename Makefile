@@ -5,13 +5,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ASSETS := book/_assets/vendor/.fetched
+WHEELHOUSE := _build/wheelhouse/.complete
 
-.PHONY: help setup book test lab bench notebooks check-notebooks grade clean
+.PHONY: help setup book test lab dist wheelhouse bench notebooks check-notebooks grade clean
 
 help:
 	@echo "make book   set up .venv and build the website into _build/html (open _build/html/index.html)"
 	@echo "make test   set up .venv and run the whole test suite (includes a full book build)"
-	@echo "make lab    start JupyterLab on the exercises"
+	@echo "make lab    JupyterLab on the whole course: chapter notebooks (live explorers), exercises, solutions"
+	@echo "make dist   build + check sdist and wheel, install the wheel in a fresh venv with only torch, run notebooks"
 	@echo "make bench  run the chapters' benchmarks, write _build/bench/results.{json,md}"
 	@echo "make notebooks  regenerate pages, exercises and solutions from their sources"
 
@@ -31,12 +33,22 @@ book: setup
 	$(BIN)/python tools/build_book.py
 	@echo "Website built: open _build/html/index.html"
 
-test: setup
+test: setup $(WHEELHOUSE)
 	bash tools/ensure_chromium.sh
 	$(BIN)/python -m pytest tests solutions --nbval-lax -p no:cacheprovider $(PYTEST_ARGS)
 
-lab: setup
-	$(BIN)/jupyter lab --notebook-dir=exercises $(if $(filter 0,$(shell id -u)),--allow-root,)
+# the whole course in the .venv's Python (its bin first on PATH: `python` in terminals and ! cells); no npm
+lab: $(STAMP)
+	$(BIN)/python tools/lab.py
+
+# wheels of everything the package needs, at the tested pins, so that `make dist` and its test run offline
+$(WHEELHOUSE): pyproject.toml constraints.txt | $(STAMP)
+	$(BIN)/python tools/dist.py wheelhouse
+
+wheelhouse: $(WHEELHOUSE)
+
+dist: $(STAMP) $(WHEELHOUSE)
+	$(BIN)/python tools/dist.py all
 
 bench: setup
 	$(BIN)/python -m course_utils.bench
