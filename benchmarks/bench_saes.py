@@ -29,7 +29,8 @@ def _ours(batches: list[torch.Tensor], d: int, d_sae: int, k: int) -> float:
 
 
 def _sae_lens(batches: list[torch.Tensor], d: int, d_sae: int, k: int) -> float:
-    from sae_lens import LoggingConfig, SAETrainerConfig, TopKTrainingSAE, TopKTrainingSAEConfig
+    from sae_lens import TopKTrainingSAE, TopKTrainingSAEConfig
+    from sae_lens.config import LoggingConfig, SAETrainerConfig
     from sae_lens.training.sae_trainer import SAETrainer
 
     sae = TopKTrainingSAE(TopKTrainingSAEConfig(d_in=d, d_sae=d_sae, k=k))
