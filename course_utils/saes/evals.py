@@ -72,6 +72,8 @@ def _check_tokens(tokens: object) -> torch.Tensor:
     if not isinstance(tokens, torch.Tensor) or tokens.ndim != 2 or tokens.dtype != torch.long:
         raise ValueError("tokens must be a LongTensor [batch, seq] of token ids, got "
                          f"{getattr(tokens, 'shape', type(tokens).__name__)}")
+    if tokens.shape[0] < 1:
+        raise ValueError("tokens holds no rows: nothing to evaluate")
     if tokens.shape[1] < 2:
         raise ValueError(f"tokens must hold at least 2 positions per row to predict a token, got {tokens.shape[1]}")
     return tokens
@@ -86,6 +88,7 @@ def _check_hook(model: Any, hook_name: str) -> None:
 def mean_activation(model: Any, hook_name: str, tokens: torch.Tensor, batch_size: int = 16) -> torch.Tensor:
     """The mean activation ``[d]`` at ``hook_name`` over every position of ``tokens``."""
     _check_hook(model, hook_name)
+    tokens = _check_tokens(tokens)
     total, n = None, 0
     for i in range(0, len(tokens), batch_size):
         _, cache = model.run_with_cache(tokens[i:i + batch_size], names_filter=hook_name)
@@ -233,6 +236,9 @@ def evaluate_sae(model: Any, sae: SAE, hook_name: str, tokens: torch.Tensor, bat
         store: dict[str, torch.Tensor] = {}
         logits = model.run_with_hooks(t, fwd_hooks=[(hook_name, _grabber(store))])
         x = store["x"].to(sae.W_dec.dtype)
+        if x.shape[-1] != sae.cfg.d_in:
+            raise ValueError(f"the SAE reads d_in={sae.cfg.d_in} activations but {hook_name} is "
+                             f"{x.shape[-1]} wide in this model: wrong hook or wrong SAE")
         f = sae.encode(x)  # [n, d_sae]
         ev.add(x, sae.decode(f))
         nz = f != 0
