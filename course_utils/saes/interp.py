@@ -16,7 +16,8 @@ and concept c: precision P(c | u fires), recall P(u fires | c), base rate P(c). 
 over concepts with recall ≥ ``recall_floor`` (default 0.5): 1 when the unit fires only where one
 concept holds and on at least half of that concept's tokens, ≈ 0 for a unit whose firing is unrelated
 to every concept. Raw precision (uncorrected) is reported too, and the activation-weighted specificity:
-the share of the unit's positive activation mass on tokens of that best concept.
+the share of the unit's positive activation mass on tokens of that best concept. Ties between
+concepts of equal score go to the one with the higher recall (the tighter fit).
 """
 
 from __future__ import annotations
@@ -168,7 +169,7 @@ def monosemanticity(acts: np.ndarray | torch.Tensor, concepts: ConceptSet, recal
         rec = tp / np.maximum(concepts.counts[:, None], 1)
         corrected = (prec - base[:, None]) / np.maximum(1 - base[:, None], 1e-12)
         corrected = np.where(rec >= recall_floor, corrected, -np.inf)
-        j = corrected.argmax(0)  # [b]
+        j = (corrected + 1e-6 * rec).argmax(0)  # [b]; ties (e.g. 'self' vs 'name' at precision 1) go to recall
         cols = np.arange(block.shape[1])
         score = np.where(n_fire > 0, np.maximum(corrected[j, cols], 0.0), 0.0)
         pos = np.maximum(block, 0)
