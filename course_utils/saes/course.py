@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import copy
 import hashlib
+import itertools
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -61,17 +62,17 @@ MLP0, RESID1, MLP1_OUT = "blocks.0.mlp.hook_post", "blocks.1.hook_resid_pre", "b
 #: The shipped SAEs: a TopK and a JumpReLU at three places, and a TopK dictionary-size family
 #: (512 → 2048 → 8192) on the residual stream between the blocks.
 COURSE_SAES: tuple[CourseSAESpec, ...] = (
-    CourseSAESpec("mlp0-topk-2048", MLP0, "topk", 2048, {"k": 16}),
+    CourseSAESpec("mlp0-topk-2048", MLP0, "topk", 2048, {"k": 16}, lr=3e-3),
     CourseSAESpec("mlp0-jumprelu-2048", MLP0, "jumprelu", 2048,
-                  {"l0_coefficient": 1.0, "init_threshold": 0.5, "bandwidth": 0.1}),
-    CourseSAESpec("resid1-topk-512", RESID1, "topk", 512, {"k": 16}),
-    CourseSAESpec("resid1-topk-2048", RESID1, "topk", 2048, {"k": 16}),
-    CourseSAESpec("resid1-topk-8192", RESID1, "topk", 8192, {"k": 16}),
+                  {"l0_coefficient": 3.0, "init_threshold": 0.5, "bandwidth": 0.1}),
+    CourseSAESpec("resid1-topk-512", RESID1, "topk", 512, {"k": 16}, lr=3e-3),
+    CourseSAESpec("resid1-topk-2048", RESID1, "topk", 2048, {"k": 16}, lr=3e-3),
+    CourseSAESpec("resid1-topk-8192", RESID1, "topk", 8192, {"k": 16}, lr=3e-3),
     CourseSAESpec("resid1-jumprelu-2048", RESID1, "jumprelu", 2048,
-                  {"l0_coefficient": 0.25, "init_threshold": 0.5, "bandwidth": 0.1}),
-    CourseSAESpec("mlp1out-topk-2048", MLP1_OUT, "topk", 2048, {"k": 16}),
+                  {"l0_coefficient": 1.0, "init_threshold": 0.5, "bandwidth": 0.1}),
+    CourseSAESpec("mlp1out-topk-2048", MLP1_OUT, "topk", 2048, {"k": 16}, lr=3e-3),
     CourseSAESpec("mlp1out-jumprelu-2048", MLP1_OUT, "jumprelu", 2048,
-                  {"l0_coefficient": 0.25, "init_threshold": 0.5, "bandwidth": 0.1}),
+                  {"l0_coefficient": 1.0, "init_threshold": 0.5, "bandwidth": 0.1}),
 )
 
 
@@ -177,6 +178,14 @@ def train_one(s: CourseSAESpec, acts: torch.Tensor, epochs: float = 2.0, batch_s
     return sae.eval(), record
 
 
+@torch.no_grad()
+def round_to_half(sae: SAE) -> None:
+    """Round every floating parameter and buffer to float16 precision (kept in float32)."""
+    for t in itertools.chain(sae.parameters(), sae.buffers()):
+        if t.is_floating_point():
+            t.copy_(t.half().float())
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
@@ -194,12 +203,12 @@ def save_course_sae(sae: SAE, s: CourseSAESpec, record: dict[str, Any], out: Pat
 
 
 def train_course_saes(out: Path = COURSE_SAE_DIR, n_tokens: int = 200_000, only: list[str] | None = None,
-                      epochs: float = 2.0, eval_tokens: int = 16_384, progress: bool = True) -> dict[str, Any]:
+                      epochs: float = 2.0, eval_tokens: int = 8_192, progress: bool = True) -> dict[str, Any]:
     """Train, evaluate and save the course SAEs (all of :data:`COURSE_SAES`, or those named in
     ``only``) into ``out``; return the manifest written to ``out/manifest.json``."""
     from course_utils.course_lm import load_course_lm
     from course_utils.device import one_thread
-    from course_utils.saes.evals import evaluate_sae
+    from course_utils.saes.evals import baselines, evaluate_sae
     from course_utils.saes.interp import score_course_sae
 
     specs = [spec(n) for n in only] if only else list(COURSE_SAES)
@@ -215,13 +224,15 @@ def train_course_saes(out: Path = COURSE_SAE_DIR, n_tokens: int = 200_000, only:
         acts = collect_activations(model, windows, sorted({s.hook_name for s in specs}))
         act_seconds = time.perf_counter() - t0
         val = corpus_windows(tokenizer, "validation", eval_tokens, n_ctx, seed=1)
+        base = {h: baselines(model, h, val) for h in sorted({s.hook_name for s in specs})}
         for s in specs:
             if progress:
                 print(f"training {s.name} on {len(acts[s.hook_name]):,} tokens at {s.hook_name} ...", flush=True)
             sae, record = train_one(s, acts[s.hook_name], epochs=epochs)
+            round_to_half(sae)  # measure exactly what load_course_sae will return
             record["activation_seconds"] = round(act_seconds, 1)
             record["model_sha256"] = _model_digest()
-            record["eval"] = evaluate_sae(model, sae, s.hook_name, val).summary()
+            record["eval"] = evaluate_sae(model, sae, s.hook_name, val, base=base[s.hook_name]).summary()
             record["monosemanticity"] = score_course_sae(model, tokenizer, sae, s.hook_name, eval_tokens)
             if progress:
                 print(f"  {s.name}: {json.dumps(record['eval'])}", flush=True)
@@ -230,7 +241,8 @@ def train_course_saes(out: Path = COURSE_SAE_DIR, n_tokens: int = 200_000, only:
             manifest["sha256"] = {k: v for k, v in manifest["sha256"].items() if not k.startswith(s.name + "/")}
             manifest["sha256"].update(sums)
     manifest["command"] = (f"python -m course_utils.saes train-course-saes --tokens {n_tokens} "
-                           f"--epochs {epochs}")
+                           f"--epochs {epochs} --eval-tokens {eval_tokens}")
+    manifest["eval_tokens"] = eval_tokens
     manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return manifest
 
@@ -319,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=COURSE_SAE_DIR, help="output folder (default: the shipped one)")
     p.add_argument("--tokens", type=int, default=200_000, help="training tokens of activations (default 200k)")
     p.add_argument("--epochs", type=float, default=2.0, help="passes over those activations (default 2)")
-    p.add_argument("--eval-tokens", type=int, default=16_384, help="validation tokens for the recorded metrics")
+    p.add_argument("--eval-tokens", type=int, default=8_192, help="validation tokens for the recorded metrics")
     p.add_argument("--only", nargs="+", default=None, metavar="NAME", help="train only these SAEs")
     a = p.parse_args(argv)
     if a.only:

@@ -1,0 +1,168 @@
+"""The course SAEs: a shortened run of the training command (deterministic), the checked loader's
+errors, and the shipped SAEs' recorded metrics re-measured on held-out validation text."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from course_utils.saes.course import (
+    COURSE_SAES,
+    MLP0,
+    RESID1,
+    CourseSAEError,
+    check_hook,
+    check_sae_fits,
+    corpus_windows,
+    load_course_sae,
+    main,
+    shipped_names,
+    training_log,
+)
+
+NAME = "resid1-topk-512"
+ARGS = ["--tokens", "2048", "--epochs", "1", "--eval-tokens", "512", "--only", NAME]
+
+
+@pytest.fixture(scope="module")
+def short_runs(tmp_path_factory):
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("course_saes")
+    assert main(["--out", str(root / "a"), *ARGS]) == 0
+    assert main(["--out", str(root / "b"), *ARGS]) == 0
+    return root
+
+
+@pytest.fixture(scope="module")
+def model():
+    from course_utils.course_lm import load_course_lm
+
+    return load_course_lm()[0]
+
+
+def test_short_command_is_deterministic_and_loadable(short_runs, model):
+    a = json.loads((short_runs / "a" / "manifest.json").read_text())
+    b = json.loads((short_runs / "b" / "manifest.json").read_text())
+    for f in ("cfg.json", "sae_weights.safetensors"):  # the log holds wall-clock seconds
+        assert a["sha256"][f"{NAME}/{f}"] == b["sha256"][f"{NAME}/{f}"], f
+    sae = load_course_sae(NAME, model, path=short_runs / "a")
+    assert sae.cfg.d_in == 128 and sae.cfg.d_sae == 512 and not sae.training
+    assert sae.W_dec.dtype == torch.float32
+    log = training_log(NAME, path=short_runs / "a")
+    assert log["spec"]["hook_name"] == RESID1 and log["train_tokens"] >= 2048
+    assert {"ce_recovered_zero", "ce_recovered_mean", "explained_variance", "l0"} <= set(log["eval"])
+    assert log["eval"]["l0"] <= 16 + 1e-9  # TopK k = 16
+    assert {"latents", "neurons", "random"} <= set(log["monosemanticity"])
+    cfg = json.loads((short_runs / "a" / NAME / "cfg.json").read_text())
+    assert cfg["metadata"]["hook_name"] == RESID1 and cfg["metadata"]["context_size"] == 128
+    assert cfg["dtype"] == "float16"
+
+
+def test_sae_lens_loads_the_saved_course_sae(short_runs):
+    sae_lens = pytest.importorskip("sae_lens", reason="sae-lens is an optional extra (pip install .[saes])")
+    ours = load_course_sae(NAME, path=short_runs / "a")
+    theirs = sae_lens.SAE.load_from_disk(str(short_runs / "a" / NAME)).to(torch.float32)
+    x = torch.randn(32, 128, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(theirs.encode(x), ours.encode(x), atol=1e-5)
+    assert torch.allclose(theirs.decode(ours.encode(x)), ours.decode(ours.encode(x)), atol=1e-5)
+
+
+def copy_run(short_runs, tmp_path):
+    dst = tmp_path / "run"
+    shutil.copytree(short_runs / "a", dst)
+    return dst
+
+
+def test_corrupted_file_is_named(short_runs, tmp_path):
+    run = copy_run(short_runs, tmp_path)
+    w = run / NAME / "sae_weights.safetensors"
+    data = bytearray(w.read_bytes())
+    data[-1] ^= 0xFF
+    w.write_bytes(bytes(data))
+    with pytest.raises(CourseSAEError, match="sae_weights.safetensors does not match its checksum"):
+        load_course_sae(NAME, path=run)
+    (run / NAME / "sae_weights.safetensors").unlink()
+    with pytest.raises(CourseSAEError, match="is missing"):
+        load_course_sae(NAME, path=run)
+
+
+def test_mismatched_config_is_named(short_runs, tmp_path):
+    """A cfg.json edited to another hook (and its checksum updated) no longer matches the manifest."""
+    from course_utils.saes.course import sha256
+
+    run = copy_run(short_runs, tmp_path)
+    cfg_path = run / NAME / "cfg.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["metadata"]["hook_name"] = MLP0
+    cfg_path.write_text(json.dumps(cfg))
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["sha256"][f"{NAME}/cfg.json"] = sha256(cfg_path)
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(CourseSAEError, match="hook_name is 'blocks.0.mlp.hook_post', expected 'blocks.1.hook_resid_pre'"):
+        load_course_sae(NAME, path=run)
+
+
+def test_unknown_names_hooks_and_widths(short_runs, model, tmp_path):
+    with pytest.raises(CourseSAEError, match="no course SAE called 'mlp9-topk'"):
+        load_course_sae("mlp9-topk", path=short_runs / "a")
+    with pytest.raises(TypeError, match="name must be a str"):
+        load_course_sae(3)
+    with pytest.raises(CourseSAEError, match="manifest.json is missing"):
+        load_course_sae(NAME, path=tmp_path)
+    with pytest.raises(CourseSAEError, match="no hook 'blocks.5.hook_resid_pre'"):
+        check_hook(model, "blocks.5.hook_resid_pre")
+    sae = load_course_sae(NAME, path=short_runs / "a")
+    with pytest.raises(CourseSAEError, match="reads 128-wide activations but blocks.0.mlp.hook_post is 512 wide"):
+        check_sae_fits(sae, model, MLP0)
+    with pytest.raises(CourseSAEError, match="no course SAE called"):
+        main(["--only", "nope"])
+
+
+def test_specs_cover_the_issue():
+    """TopK and JumpReLU at three places and a dictionary-size family at one."""
+    places = {s.hook_name for s in COURSE_SAES}
+    assert places == {MLP0, RESID1, "blocks.1.hook_mlp_out"}
+    for h in places:
+        assert {s.architecture for s in COURSE_SAES if s.hook_name == h} >= {"topk", "jumprelu"}
+    assert sorted(s.d_sae for s in COURSE_SAES if s.hook_name == RESID1 and s.architecture == "topk") == [
+        512, 2048, 8192]
+
+
+SHIPPED = shipped_names()
+
+
+@pytest.mark.skipif(not SHIPPED, reason="no course SAEs are shipped yet (course_utils/data/course_saes/)")
+def test_shipped_metrics_remeasured_on_validation_text(model):
+    """Each shipped SAE's recorded CE recovered, explained variance and L0 re-measured on the
+    validation windows its log names (exact up to float noise: the recorded run used the same
+    float16-rounded weights)."""
+    from course_utils.course_lm import load_course_lm
+    from course_utils.saes.evals import baselines, evaluate_sae
+
+    torch.set_num_threads(1)
+    _, tok = load_course_lm()
+    manifest = json.loads((shipped_path() / "manifest.json").read_text())
+    val = corpus_windows(tok, "validation", manifest["eval_tokens"], 128, seed=1)
+    base = {}
+    for name in SHIPPED:
+        sae = load_course_sae(name, model)
+        hook = sae_hook(name)
+        base.setdefault(hook, baselines(model, hook, val))
+        got = evaluate_sae(model, sae, hook, val, base=base[hook]).summary()
+        want = training_log(name)["eval"]
+        for key, tol in (("ce_recovered_zero", 2e-3), ("ce_recovered_mean", 2e-3), ("explained_variance", 2e-3),
+                         ("l0", 0.05), ("dead_fraction", 2e-3), ("kl_sae", 2e-3)):
+            assert got[key] == pytest.approx(want[key], abs=tol), (name, key)
+
+
+def shipped_path():
+    from course_utils.saes.course import COURSE_SAE_DIR
+
+    return COURSE_SAE_DIR
+
+
+def sae_hook(name: str) -> str:
+    return next(s.hook_name for s in COURSE_SAES if s.name == name)
