@@ -103,3 +103,13 @@ def test_auxk_lowers_the_dead_fraction():
         train_sae(sae, TOY, TrainConfig(steps=300, seed=0))
         dead[aux] = dead_fraction(_eval(sae)[1]).item()
     assert dead[1.0] < dead[0.0] - 0.05, dead
+
+
+def test_group_bias_adaptation_recovers_most_features_without_a_penalty():
+    """Measured: MMCS 0.969, L0 6.2 after 1200 steps (the issue's 0.99 is not reached: the update rule
+    is the course's reading of Chen et al. 2025, see course_utils/saes/gba.py)."""
+    sae = make_sae("gba", 64, 256, seed=0, **SHIPPED["gba"])
+    log = train_sae(sae, TOY, TrainConfig(steps=1200, eval_every=100, seed=0))
+    _, f, _ = _eval(sae)
+    assert max(log.sparsity) == 0.0  # no sparsity penalty: only the biases make it sparse
+    assert mmcs(sae.W_dec, TOY.features) >= 0.95 and 2 <= l0(f) <= 12
