@@ -54,7 +54,7 @@ class CourseLMConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 4000
+    steps: int = 3500  # the shipped model: 1.13 passes over the larger corpus
     batch_size: int = 32
     lr: float = 3e-3
     warmup_steps: int = 200
