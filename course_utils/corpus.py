@@ -4,6 +4,8 @@ Real text (code, English docstrings and comments) that may be redistributed (PSF
 ``course_utils/data/LICENSE-PSF.txt``) and needs no download. The snapshot is stored compressed with
 its SHA-256, so every machine sees the same files whatever its own Python version. Train and
 validation are split by file (about 1 file in 20 is held out, chosen by a hash of its path).
+The course model trains on a larger corpus, this snapshot plus the source of pinned packages, built
+on demand by :mod:`course_utils.package_corpus` with the same split rule.
 """
 
 from __future__ import annotations
