@@ -240,10 +240,12 @@ def train_course_saes(out: Path = COURSE_SAE_DIR, n_tokens: int = 200_000, only:
             manifest["saes"][s.name] = {"spec": asdict(s), "d_in": sae.cfg.d_in}
             manifest["sha256"] = {k: v for k, v in manifest["sha256"].items() if not k.startswith(s.name + "/")}
             manifest["sha256"].update(sums)
-    manifest["command"] = (f"python -m course_utils.saes train-course-saes --tokens {n_tokens} "
-                           f"--epochs {epochs} --eval-tokens {eval_tokens}")
-    manifest["eval_tokens"] = eval_tokens
-    manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+            manifest["command"] = (f"python -m course_utils.saes train-course-saes --tokens {n_tokens} "
+                                   f"--epochs {epochs} --eval-tokens {eval_tokens}")
+            manifest["eval_tokens"] = eval_tokens
+            manifest["model_sha256"] = record["model_sha256"]
+            # written after every SAE, so an interrupted run leaves a consistent manifest
+            manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return manifest
 
 
