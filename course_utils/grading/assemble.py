@@ -31,6 +31,7 @@ import course_utils
 class Assembled:
     nb: nbformat.NotebookNode
     tokens: dict[str, str]  # exercise -> the token its grader cell prints
+    key: str  # the run's signing key (in the prelude only, which removes itself from the history)
     present: set[str]  # exercises with at least one learner cell
     check_cell: dict[str, int] = field(default_factory=dict)  # exercise -> index of its grader cell
 
@@ -39,7 +40,7 @@ def _kernel_source() -> str:
     return (Path(__file__).with_name("kernel_side.py")).read_text(encoding="utf-8")
 
 
-def prelude_source(grader_name: str, entry: dict[str, Any]) -> str:
+def prelude_source(grader_name: str, entry: dict[str, Any], key: str) -> str:
     checks = {c["name"]: c["source"] for c in entry["cells"] if c["kind"] == "check"}
     package_parent = str(Path(course_utils.__file__).resolve().parents[1])
     return "\n".join([
@@ -56,7 +57,10 @@ def prelude_source(grader_name: str, entry: dict[str, Any]) -> str:
         "    for k in [k for k, v in ip.user_ns.items() if k.startswith('_i') and isinstance(v, str)",
         "              and '_course_grader_prelude' in v]:",
         "        ip.user_ns[k] = ''",
-        f"    return ns['install']({package_parent!r}, {entry['check_bindings']!r}, {checks!r}, ip.user_ns)",
+        "    import linecache",
+        "    for k in [k for k, v in linecache.cache.items() if '_course_grader_prelude' in ''.join(v[2] or [])]:",
+        "        del linecache.cache[k]",
+        f"    return ns['install']({package_parent!r}, {entry['check_bindings']!r}, {checks!r}, ip.user_ns, {key!r})",
         "",
         "",
         f"{grader_name} = _course_grader_prelude()",
@@ -106,8 +110,8 @@ def assemble(learner: nbformat.NotebookNode, entry: dict[str, Any]) -> Assembled
         else:
             attached[anchor].append(_cell(source, "learner", "extra", slots[anchor].get("name"), index))
 
-    grader_name = f"_course_grader_{secrets.token_hex(8)}"
-    cells = [_cell(prelude_source(grader_name, entry), "grader", "prelude")]
+    grader_name, key = f"_course_grader_{secrets.token_hex(8)}", secrets.token_hex(32)
+    cells = [_cell(prelude_source(grader_name, entry, key), "grader", "prelude")]
     tokens: dict[str, str] = {}
     check_cell: dict[str, int] = {}
     present = {c.metadata["grader"]["exercise"] for cells_ in in_slot.values() for c in cells_}
@@ -124,4 +128,4 @@ def assemble(learner: nbformat.NotebookNode, entry: dict[str, Any]) -> Assembled
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
                    "language_info": {"name": "python"}}
-    return Assembled(nb, tokens, present, check_cell)
+    return Assembled(nb, tokens, key, present, check_cell)

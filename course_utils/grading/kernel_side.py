@@ -7,7 +7,8 @@ returns the grading function that the grader's check cells call as ``<name>(exer
 That function runs the canonical check source with its checks names bound to the private modules
 (the learner's ``checks``, ``course_utils`` and ``sys.modules`` are never consulted), refuses to pass
 anything if one of the snapshotted functions was replaced, and prints one result line with the
-cell's own random token. The grader reads that line from the cell's output, which the notebook cannot
+cell's own random token, signed with the run's key (so a line printed by anything else, e.g. an IPython
+input transformer that rewrites the grader's cell, is recognised as forged). The grader reads that line from the cell's output, which the notebook cannot
 rewrite once the cell is done (see :mod:`course_utils.grade` for what this does and does not stop).
 
 Only the standard library is imported at module level: the source runs with ``exec``.
@@ -16,6 +17,8 @@ Only the standard library is imported at module level: the source runs with ``ex
 from __future__ import annotations
 
 import builtins
+import hashlib
+import hmac
 import importlib
 import json
 import math
@@ -41,8 +44,13 @@ def _snapshot(objs: dict[str, Any]) -> dict[str, dict[str, int]]:
     return out
 
 
+def sign(key: str, token: str, payload: str) -> str:
+    """The result line's signature (HMAC-SHA256 under the run's key, which only the grader knows)."""
+    return hmac.new(key.encode(), f"{token} {payload}".encode(), hashlib.sha256).hexdigest()
+
+
 def install(package_parent: str, bindings: dict[str, str], check_sources: dict[str, str],
-            user_ns: dict[str, Any]) -> Callable[[str, str], None]:
+            user_ns: dict[str, Any], key: str) -> Callable[[str, str], None]:
     """Load private checks from ``package_parent`` and return ``grade(exercise, token)``."""
     saved = {k: sys.modules.pop(k) for k in [k for k in sys.modules if _ours(k)]}
     old_path = list(sys.path)
@@ -63,7 +71,7 @@ def install(package_parent: str, bindings: dict[str, str], check_sources: dict[s
                "torch.nn.functional": torch.nn.functional}
     snapshot = _snapshot(watched)
     stdout = sys.stdout
-    write, flush, dumps, perf = stdout.write, stdout.flush, json.dumps, time.perf_counter
+    write, flush, dumps, perf, sign_ = stdout.write, stdout.flush, json.dumps, time.perf_counter, sign
     gettrace, getprofile, dict_, exec_, compile_ = sys.gettrace, sys.getprofile, dict, exec, compile
 
     def tampered() -> str:
@@ -106,7 +114,8 @@ def install(package_parent: str, bindings: dict[str, str], check_sources: dict[s
             rec = {"status": "failed", "message": f"the notebook replaced {problem}; the grader does not pass "
                                                   "notebooks that patch builtins, torch or the output"}
         rec.update(exercise=exercise, seconds=round(perf() - t0, 3))
-        write(f"\n{MARK} {token} {dumps(rec)}\n")
+        payload = dumps(rec)
+        write(f"\n{MARK} {token} {sign_(key, token, payload)} {payload}\n")
         flush()
 
     return grade
