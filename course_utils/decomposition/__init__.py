@@ -16,6 +16,7 @@ from course_utils.decomposition.spd import (
     faithfulness_loss,
     importance_minimality_loss,
     lower_leaky_hard_sigmoid,
+    one_hot_causal_importances,
     rank_one_forward,
     stochastic_mask,
     train_spd,
@@ -32,7 +33,7 @@ from course_utils.decomposition.targets import (
 __all__ = [
     "CIFunctions", "ResidualMLPTarget", "SPDConfig", "SPDModel", "SPDResult", "TMSTarget", "Target",
     "causal_importance", "causal_importances", "ci_l0", "column_cosines", "faithfulness_loss",
-    "importance_minimality_loss", "lower_leaky_hard_sigmoid", "mmcs_ml2r", "n_alive", "rank_one_forward",
+    "importance_minimality_loss", "lower_leaky_hard_sigmoid", "mmcs_ml2r", "one_hot_causal_importances", "n_alive", "rank_one_forward",
     "stochastic_mask", "subcomponent_norms", "train_residual_mlp", "train_spd", "train_tms_target",
     "upper_leaky_hard_sigmoid",
 ]

@@ -133,7 +133,8 @@ def train_apd(target: TMSTarget, config: APDConfig | None = None, **overrides: o
             s = batch_topk_mask(attributions(W_attr, b, P, x), cfg.topk)
         faith = ((W - P.sum(0)) ** 2).mean()
         minimal = ((_masked_forward(P, b, s, x) - target_out) ** 2).mean()
-        schatten = ((A ** 2).sum(1) * (B ** 2).sum(2)) ** (cfg.p / 2)  # [C, m]
+        # clamp: d/dz z^(p/2) is infinite at 0 (a 20k-step run at lr 0.03 went NaN without it)
+        schatten = ((A ** 2).sum(1) * (B ** 2).sum(2)).clamp_min(1e-12) ** (cfg.p / 2)  # [C, m]
         simple = (s * schatten.sum(-1)).sum(-1).mean()
         loss = faith + cfg.minimality_coeff * minimal + cfg.simplicity_coeff * simple
         opt.zero_grad(set_to_none=True)

@@ -68,3 +68,23 @@ def n_alive(ci: torch.Tensor, threshold: float = 0.1) -> int:
 def ci_l0(ci: torch.Tensor, threshold: float = 0.1) -> float:
     """Causal-importance sparsity: the mean number of subcomponents per input with g > threshold."""
     return float((ci > threshold).float().sum(-1).mean())
+
+
+def neuron_contributions(W_E: torch.Tensor, W_in: torch.Tensor, W_out: torch.Tensor
+                         ) -> torch.Tensor:
+    """The residual MLP's neuron contributions (Braun et al. 2025; SPD paper eq.):
+    (W_U[i, :] W_out) ⊙ (W_in W_E[:, i]) for every feature i, with W_U = W_Eᵀ.
+    W_E: [d_embed, n_feat], W_in: [d_mlp, d_embed], W_out: [d_embed, d_mlp] -> [n_feat, d_mlp]."""
+    return (W_E.T @ W_out) * (W_E.T @ W_in.T)
+
+
+def subcomponent_contributions(W_E: torch.Tensor, V_in: torch.Tensor, U_in: torch.Tensor, W_out_sum: torch.Tensor,
+                               pick: torch.Tensor) -> torch.Tensor:
+    """The same with W_in replaced by one of its subcomponents per feature, ``pick[i]`` (the paper
+    takes the best-matching one; the chapter picks the one with the largest causal importance on the
+    one-hot input i), and W_out by the sum of its subcomponents. V_in: [d_embed, C], U_in: [C, d_mlp],
+    W_out_sum: [d_embed, d_mlp], pick: [n_feat] -> [n_feat, d_mlp]."""
+    inner = W_E.T @ V_in  # [n_feat, C]: each feature's inner activation on each subcomponent
+    idx = torch.arange(W_E.shape[1])
+    mlp_in = inner[idx, pick][:, None] * U_in[pick]  # [n_feat, d_mlp]
+    return (W_E.T @ W_out_sum) * mlp_in

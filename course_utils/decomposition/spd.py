@@ -370,3 +370,11 @@ def causal_importances(model: SPDModel, x: torch.Tensor) -> dict[str, torch.Tens
     _, pre_acts = model.target.run(x)
     return {name: model.ci[name](pre_acts[name] @ V)[0].clamp(0, 1)
             for name, (V, _) in model.components().items()}
+
+
+@torch.no_grad()
+def one_hot_causal_importances(model: SPDModel, value: float = 0.75) -> dict[str, torch.Tensor]:
+    """Causal importances on the one-hot inputs x = value·e_i (the paper's figures use 0.75):
+    {layer: [n_inputs, C]}."""
+    n = model.target.input_dim
+    return causal_importances(model, value * torch.eye(n))

@@ -193,6 +193,19 @@ class ResidualMLPTarget(Target):
         """The task: y = x + ReLU(x)."""
         return x + torch.relu(x)
 
+    def loss(self, n: int = 20_000, seed: int = 10_000) -> float:
+        """MSE to the labels on n fresh inputs (averaged over examples and features)."""
+        x = self.sample(n, torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            return float(((self.run(x)[0] - self.labels(x)) ** 2).mean())
+
+    def naive_loss(self) -> float:
+        """The loss of d_mlp monosemantic neurons computing d_mlp of the ReLUs exactly (and a clean
+        residual): the other features miss ReLU(x_i), E[ReLU(x)²] = 1/6 for x ~ U[−1, 1], so
+        (n_feat − d_mlp)/n_feat · p/6."""
+        n, m, p = self.n_feat, self.d_mlp, self.feature_probability
+        return max(n - m, 0) / n * p / 6
+
 
 def _resid_sample(batch_size: int, n_feat: int, p: float, generator: torch.Generator) -> torch.Tensor:
     u = torch.rand(batch_size, n_feat, generator=generator)
@@ -202,16 +215,22 @@ def _resid_sample(batch_size: int, n_feat: int, p: float, generator: torch.Gener
 
 def train_residual_mlp(n_feat: int = 100, d_embed: int = 1000, d_mlp: int = 50, feature_probability: float = 0.01,
                        *, steps: int = 10_000, batch_size: int = 2048, lr: float = 3e-3,
-                       seed: int = 0) -> ResidualMLPTarget:
+                       embedding: str = "random", seed: int = 0) -> ResidualMLPTarget:
     """Train the residual MLP on y = x + ReLU(x) (MSE), AdamW (weight decay 0.01) with cosine-decayed
-    lr 3e-3 and batch 2048 as in the SPD paper; W_E is random with unit-norm columns and fixed."""
+    lr 3e-3 and batch 2048 as in the SPD paper. W_E is fixed: ``"random"`` (the paper: random with
+    unit-norm columns, so W_Eᵀ W_E = I + noise mixes the features) or ``"orthogonal"`` (orthonormal
+    columns, W_Eᵀ W_E = I exactly: no mixing; needs d_embed ≥ n_feat)."""
     for v, name in ((n_feat, "n_feat"), (d_embed, "d_embed"), (d_mlp, "d_mlp"), (steps, "steps"),
                     (batch_size, "batch_size")):
         check_int(v, name)
     check_float(feature_probability, "feature_probability", 1e-9, 1.0)
+    if embedding not in ("random", "orthogonal"):
+        raise ValueError(f"embedding must be 'random' or 'orthogonal', got {embedding!r}")
+    if embedding == "orthogonal" and d_embed < n_feat:
+        raise ValueError(f"an orthogonal embedding needs d_embed >= n_feat, got {d_embed} < {n_feat}")
     gen = torch.Generator().manual_seed(seed)
     W_E = torch.randn(d_embed, n_feat, generator=gen)
-    W_E = W_E / W_E.norm(dim=0, keepdim=True)
+    W_E = torch.linalg.qr(W_E).Q if embedding == "orthogonal" else W_E / W_E.norm(dim=0, keepdim=True)
     W_in = torch.nn.Parameter(torch.randn(d_mlp, d_embed, generator=gen) / math.sqrt(d_embed))
     W_out = torch.nn.Parameter(torch.randn(d_embed, d_mlp, generator=gen) / math.sqrt(d_mlp))
     b_in = torch.nn.Parameter(torch.zeros(d_mlp))
