@@ -311,9 +311,9 @@ def _header_cells(path: Path, kind: Kind, root: Path) -> list[nbformat.NotebookN
     has_meta = (path.parent / "chapter.yml").exists()
     meta = load_chapter_meta(path.parent) if has_meta or kind in ("page", "notebook") else {}
     rel = release(root)
-    if kind == "page":
+    if kind == "page":  # a text link: the website loads nothing from outside (no badge image)
         header = nbformat.v4.new_markdown_cell(
-            f"# {meta['title']}\n\n{rel.badge(notebook_path(chapter), 'Open this page in Colab')}"
+            f"# {meta['title']}\n\n[Open this page as a notebook in Colab]({rel.colab_url(notebook_path(chapter))})"
             f"\n\n```{{chapter-header}} {chapter}\n```")
     elif kind == "notebook":
         header = nbformat.v4.new_markdown_cell(_plain_header(meta, root))
