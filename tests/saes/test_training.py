@@ -49,3 +49,18 @@ def test_hierarchical_toy_children_fire_only_with_their_parent():
     assert torch.equal(children.any(-1), parents)  # a present parent has exactly one child present
     assert (children.sum(-1) <= 1).all()
     assert abs(parents.float().mean().item() - 0.3) < 0.01
+
+
+def test_explorer_trains_and_draws_and_rejects_unknown_choices():
+    import pytest
+
+    from course_utils.saes.explorer import explore
+
+    fig = explore(TOY, "jumprelu", 64, "sparse", steps=5)
+    assert "jumprelu, 64 latents, l0_coefficient = 0.1" in fig.layout.title.text
+    assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
+    assert len(fig.data[0].y) == TOY.features.shape[0]
+    with pytest.raises(ValueError, match="architecture must be one of"):
+        explore(TOY, "gba")
+    with pytest.raises(ValueError, match="sparsity must be one of"):
+        explore(TOY, "topk", sparsity="extreme")
