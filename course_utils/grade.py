@@ -391,7 +391,7 @@ def format_report(rep: NotebookReport) -> str:
     marks = {PASSED: "\u2714 passed", FAILED: "\u2718 failed", NOT_ATTEMPTED: "\u2022 not attempted"}
     for e in rep.exercises:
         lines.append(f"  Exercise {e.number} {e.name}: {marks.get(e.status, e.status)}")
-        if e.status == FAILED and e.message:
+        if e.message and (e.status == FAILED or e.message.startswith("no cell for")):
             lines.append(f"      {e.message}")
     for note in rep.notes:
         lines.append(f"  note: {note}")

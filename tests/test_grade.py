@@ -284,10 +284,12 @@ def test_human_report(tmp_path):
     rep = grade.NotebookReport(str(tmp_path / "partial.ipynb"), "graded", chapter="ch00_warmup", learner="x",
                                exercises=[
         grade.ExerciseResult("affine", "0.1", grade.FAILED, "Likely mistake: you forgot to add the bias b"),
-        grade.ExerciseResult("top_k_examples", "0.3", grade.NOT_ATTEMPTED)])
+        grade.ExerciseResult("top_k_examples", "0.3", grade.NOT_ATTEMPTED, "Exercise 0.3 (top_k_examples): replace"),
+        grade.ExerciseResult("record_activations", "0.5", grade.NOT_ATTEMPTED, "no cell for Exercise 0.5 ...")])
     text = grade.format_report(rep)
     assert "Exercise 0.1 affine: \u2718 failed" in text and "forgot to add the bias" in text
-    assert "not attempted" in text and "0/2 passed" in text and "[ch00_warmup, learner x]" in text
+    assert "not attempted" in text and "0/3 passed" in text and "[ch00_warmup, learner x]" in text
+    assert "no cell for Exercise 0.5" in text and "replace" not in text  # a missing cell is said; a stub is not
 
 
 def test_another_chapters_notebook_under_chapter_gets_nothing(tmp_path, capsys):
