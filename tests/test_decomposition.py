@@ -153,6 +153,14 @@ def test_batch_topk_keeps_k_times_batch():
     assert attr[mask.bool()].min() >= attr[~mask.bool()].max()
 
 
+def test_apd_short_run_is_seeded_and_finite():
+    target = _pentagon()
+    a = apd.train_apd(target, apd.APDConfig(steps=20, batch_size=128, log_every=10, seed=1))
+    b = apd.train_apd(target, apd.APDConfig(steps=20, batch_size=128, log_every=10, seed=1))
+    assert torch.equal(a.P, b.P) and torch.isfinite(a.P).all()
+    assert a.metric_history["step"] == [0, 10, 19]
+
+
 # ---------------------------------------------------------------------------------- GPU configs (smoke)
 
 
@@ -222,3 +230,26 @@ def test_metrics_shape_errors():
         mmcs_ml2r(torch.zeros(2, 5), torch.zeros(4, 3), torch.zeros(3, 2))
     with pytest.raises(ValueError, match="experiment must be one of"):
         configs.experiment("tms_3_1")
+
+
+# ---------------------------------------------------------------------------------- shipped files
+
+
+def test_shipped_files_are_checked(tmp_path):
+    import shutil
+
+    from course_utils.decomposition import shipped
+
+    w, m = tmp_path / "w.safetensors", tmp_path / "m.json"
+    with pytest.raises(FileNotFoundError, match="is missing: regenerate it with python -m"):
+        shipped.load_resid_mlp(w, m)
+    shutil.copy(shipped.WEIGHTS, w)
+    shutil.copy(shipped.META, m)
+    target, clean, model, info = shipped.load_resid_mlp(w, m)
+    assert model.C == info["spd"]["C"] and target.n_feat == info["target"]["n_feat"]
+    assert torch.allclose(clean.W_E.T @ clean.W_E, torch.eye(clean.n_feat), atol=1e-5)  # no mixing
+    data = bytearray(w.read_bytes())
+    data[-1] ^= 1
+    w.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="does not match the checksum"):
+        shipped.load_resid_mlp(w, m)

@@ -1,0 +1,62 @@
+"""Chapter 6 science: SPD reproduces the paper's TMS 5-2 numbers on a target the course trains, and
+the split-subcomponent failure appears with the setting that causes it.
+
+Paper (Bushnaq et al. 2025, Table 1): SPD on TMS 5-2, MMCS 1.000 ± 0.000, ML2R 0.993 ± 0.002.
+Tolerance: MMCS ≥ 0.99 and |ML2R − 0.993| ≤ 0.02 (the issue's spec). Measured at the CPU
+configuration (configs.TMS_5_2["cpu"]: batch 1024, 3k steps, β = 1e-2): seeds 0, 1, 2 gave MMCS
+1.000 and ML2R 1.0059, 1.0074, 1.0079, 5 alive subcomponents per matrix: inside the tolerance but
+above the paper by 0.013-0.015 (the page states this). About 15 s per run on an idle 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from course_utils.decomposition import causal_importances, mmcs_ml2r, n_alive, train_spd, train_tms_target
+from course_utils.decomposition.configs import experiment
+
+PAPER_ML2R = 0.993
+
+
+@pytest.fixture(scope="module")
+def target():
+    return train_tms_target(**experiment("tms_5_2", scale="cpu").target)
+
+
+def _scores(target, res):
+    V, U = res.factors("linear1")
+    mm, ml = mmcs_ml2r(target.W, V, U)
+    ci = causal_importances(res.model, target.sample(4096, torch.Generator().manual_seed(99)))
+    return mm.item(), ml.item(), n_alive(ci["linear1"]), n_alive(ci["linear2"])
+
+
+def test_target_is_the_pentagon(target):
+    """The course's 5-2 target has the geometry the SPD paper decomposes: five features at ≈ 72°."""
+    norms = target.W.norm(dim=0)
+    assert ((norms > 1.05) & (norms < 1.25)).all(), norms
+    ang = torch.atan2(target.W[1], target.W[0]).sort().values
+    gaps = torch.diff(torch.cat([ang, ang[:1] + 2 * math.pi])) * 180 / math.pi
+    assert torch.allclose(gaps, torch.full_like(gaps, 72.0), atol=4.0), gaps
+    assert ((target.b > -0.3) & (target.b < -0.18)).all(), target.b
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_spd_reproduces_table_1(target, seed):
+    res = train_spd(target, experiment("tms_5_2", scale="cpu").spd, seed=seed)
+    mm, ml, alive1, alive2 = _scores(target, res)
+    assert mm >= 0.99
+    assert abs(ml - PAPER_ML2R) <= 0.02, ml
+    assert alive1 == 5 and alive2 == 5
+
+
+def test_too_small_beta_splits_features(target):
+    """β = 1e-3 (vs 1e-2): features split over co-active subcomponents. MMCS stays near 1, ML2R drops
+    (seed 0 measured: MMCS 0.994, ML2R 0.757, 7 and 6 alive)."""
+    res = train_spd(target, experiment("tms_5_2", scale="cpu").spd, beta=1e-3, seed=0)
+    mm, ml, alive1, _ = _scores(target, res)
+    assert mm >= 0.98
+    assert ml < 0.9
+    assert alive1 > 5
