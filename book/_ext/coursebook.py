@@ -14,6 +14,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 from docutils import nodes
 from docutils.statemachine import StringList
@@ -26,6 +27,52 @@ if str(ROOT) not in sys.path:
 
 from course_utils.authoring import chapter_dirs, colab_url, load_chapter_meta  # noqa: E402
 
+_ARXIV = re.compile(r"arXiv(?: preprint)?:?\s*(\d{4}\.\d{4,5})", re.I)
+
+
+def _author_year(entry: Any) -> str:
+    """'Elhage et al. 2022', 'Johnson and Lindenstrauss 1984', 'Welch 1974': the in-text style."""
+    people = entry.persons.get("author", []) or entry.persons.get("editor", [])
+    last = [" ".join(p.last_names).replace("{", "").replace("}", "") for p in people]
+    if not last:
+        name = entry.fields.get("author", entry.fields.get("title", "?")).strip("{}")
+    elif len(last) == 1:
+        name = last[0]
+    elif len(last) == 2:
+        name = f"{last[0]} and {last[1]}"
+    else:
+        name = f"{last[0]} et al."
+    return f"{name} {entry.fields.get('year', 'n.d.')}"
+
+
+def _register_bibliography_style() -> None:
+    """A pybtex style 'course': unsrt entries labelled author-year (as cited in the text), with an
+    arXiv link for every entry that names an arXiv identifier (DOIs and URLs are linked by unsrt)."""
+    from pybtex.plugin import register_plugin
+    from pybtex.style.formatting.unsrt import Style as Unsrt
+    from pybtex.style.labels import BaseLabelStyle
+
+    class AuthorYearLabels(BaseLabelStyle):
+        def format_labels(self, sorted_entries: Any) -> Any:
+            for entry in sorted_entries:
+                yield _author_year(entry)
+
+    class CourseStyle(Unsrt):
+        default_label_style = AuthorYearLabels
+
+        def format_entry(self, label: str, entry: Any, bib_data: Any = None) -> Any:
+            if "eprint" not in entry.fields:
+                for key in ("note", "journal"):
+                    found = _ARXIV.search(entry.fields.get(key, ""))
+                    if found:
+                        entry.fields["eprint"] = found.group(1)
+                        if _ARXIV.fullmatch(entry.fields[key].strip()):
+                            del entry.fields[key]  # the link says it
+                        break
+            return super().format_entry(label, entry, bib_data=bib_data)
+
+    register_plugin("pybtex.style.formatting", "course", CourseStyle, force=True)
+
 
 def _minutes(m: int) -> str:
     return f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{m} min"
@@ -34,11 +81,11 @@ def _minutes(m: int) -> str:
 def _reader_runtime(meta: dict) -> str:
     """The run time a reader needs: the page's and the solutions' seconds on a CPU. The benchmark
     notes (machine, busy-machine bounds, GPU estimates) stay in the instructors' syllabus."""
-    found = re.search(r"page (\d+ s), solutions (\d+ s)", meta["cpu_runtime"])
+    found = re.search(r"page (\d+ s)(?:, solutions (\d+ s))?", meta["cpu_runtime"])
     if not found:
         return f"on a laptop CPU: {meta['cpu_runtime']}"
-    return (f"on a laptop CPU: about {found.group(1)} for the page, {found.group(2)} for the "
-            "solved exercises")
+    text = f"on a laptop CPU: about {found.group(1)} for the page"
+    return text + (f", {found.group(2)} for the solved exercises" if found.group(2) else "")
 
 
 def _parse(directive: SphinxDirective, text: str) -> list[nodes.Node]:
@@ -64,7 +111,8 @@ class ChapterHeader(SphinxDirective):
         lines += ["", "**Prerequisites**: " + "; ".join(meta["prerequisites"])]
         if meta["has_exercises"]:
             ex = f"exercises/{chapter}.ipynb"
-            lines += ["", f"**Exercises**: [open in Colab]({colab_url(ROOT, ex)}) · "
+            lines += ["", f"**Exercises**: [read them here](/exercises/{chapter}) · "
+                      f"[open in Colab]({colab_url(ROOT, ex)}) · "
                       f"{{download}}`download the notebook </{ex}>` · run locally with `make lab`; "
                       f"grade with `python -m course_utils.grade {ex}`. The answer key is "
                       f"`solutions/{chapter}.ipynb` (see [For instructors](/book/instructors))."]
@@ -124,9 +172,27 @@ def _plotly_where_needed(app: Sphinx, pagename: str, templatename: str, context:
     defines window.Plotly."""
     if "plotly-graph-div" in context.get("body", ""):
         app.add_js_file("vendor/plotly.min.js", priority=200)
+    if pagename.startswith("exercises/"):  # exercise sub-pages: long notebook lines wrap
+        app.add_css_file("course-exercises.css")
+
+
+def _mathjax_where_needed(app: Sphinx, pagename: str, templatename: str, context: dict,
+                          doctree: object) -> None:
+    """Drop MathJax (1.1 MB) and its configuration from pages without math (runs after the
+    extensions that add it)."""
+    if 'class="math' in context.get("body", ""):
+        return
+
+    def is_mathjax(js: object) -> bool:
+        name = str(getattr(js, "filename", js) or "")
+        body = str(getattr(js, "attributes", {}).get("body", ""))
+        return "mathjax" in name.lower() or "window.MathJax" in body
+
+    context["script_files"][:] = [js for js in context.get("script_files", []) if not is_mathjax(js)]
 
 
 def setup(app: Sphinx) -> dict[str, object]:
+    _register_bibliography_style()
     # Kernels started by the build inherit these: figures render as HTML, widgets explore statically.
     os.environ["COURSE_BOOK_BUILD"] = "1"
     os.environ["IPYTHONDIR"] = str(ROOT / "book" / "_ipython")
@@ -136,7 +202,9 @@ def setup(app: Sphinx) -> dict[str, object]:
     app.connect("html-page-context", _dedupe_scripts, priority=100)
     # plotly.js (4.7 MB) only on pages that draw a figure (_plotly_where_needed); myst-nb already adds
     # the widget bundle only to pages whose notebook holds widget state.
+    app.add_css_file("course.css")  # code and output at a size where 88 columns fit
     app.connect("html-page-context", _plotly_where_needed, priority=50)
+    app.connect("html-page-context", _mathjax_where_needed, priority=900)
     # The widget manager resolves its icon fonts against require.js's baseUrl (by default the page's
     # folder). A global `require` defined before require.js loads is read as its configuration:
     # point baseUrl at the vendored copy, computed from the page's depth (works under any URL prefix).

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
 import pytest
-import yaml
 
 from course_utils.authoring import chapter_dirs, load_chapter_meta
 
@@ -14,12 +14,16 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.book
 
 
+def _build_book_module():
+    spec = importlib.util.spec_from_file_location("course_build_book", ROOT / "tools" / "build_book.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def toc_files() -> list[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-    for part in toc.get("parts", []):
-        files += [c["file"] for c in part.get("chapters", [])]
-    return files
+    """Every page of the website: _toc.yml plus the exercise sub-pages the build adds."""
+    return _build_book_module().toc_files(ROOT)
 
 
 def page_html(site, doc: str) -> str:
@@ -80,10 +84,11 @@ def test_every_plotly_figure_is_in_the_html(site):
     assert checked > 0, "no plotly figure anywhere in the book: the check would be vacuous"
 
 
-def test_plotly_js_loaded_once_per_page_not_inlined(site):
+def test_plotly_js_loaded_once_per_page_with_figures_never_inlined(site):
     for doc in toc_files():
         html = page_html(site, doc)
-        assert len(re.findall(r'<script[^>]+vendor/plotly\.min\.js', html)) == 1, doc
+        n_scripts = len(re.findall(r'<script[^>]+vendor/plotly\.min\.js', html))
+        assert n_scripts == (1 if "plotly-graph-div" in html else 0), f"{doc}: {n_scripts} plotly.js"
         # plotly.js inlined would carry its licence banner and weigh megabytes
         assert "plotly.js v" not in html and len(html) < 3_000_000, f"{doc}: plotly.js seems inlined"
 
@@ -115,11 +120,15 @@ def _text(html: str) -> str:
     return re.sub(r"\s+", " ", text)
 
 
+def _book_chapter_dirs() -> list[Path]:
+    """Chapter folders that are in the book (a folder still being written is not)."""
+    files = set(toc_files())
+    return [d for d in chapter_dirs(ROOT) if f"book/{d.name}/index" in files]
+
+
 def test_chapter_headers_and_syllabus_come_from_metadata(site):
     syllabus = _text(page_html(site, "book/instructors"))
-    for d in chapter_dirs(ROOT):
-        if not (d / "index.py").exists():
-            continue
+    for d in _book_chapter_dirs():
         meta = load_chapter_meta(d)
         page = _text(page_html(site, f"book/{d.name}/index"))
         first = re.split(r"[`$*]", meta["objectives"][0])[0][:40].strip()
@@ -129,7 +138,26 @@ def test_chapter_headers_and_syllabus_come_from_metadata(site):
 
 
 def test_notebook_pages_have_colab_launch_and_ipynb_download(site):
-    for d in chapter_dirs(ROOT):
+    for d in _book_chapter_dirs():
         html = page_html(site, f"book/{d.name}/index")
         assert "colab.research.google.com/github/" in html and f"book/{d.name}/index.ipynb" in html
         assert re.search(r'href="[^"]*\.ipynb"', html), f"{d.name}: no .ipynb download link"
+
+
+def test_every_exercise_notebook_is_a_sub_page_without_answers(site):
+    """Each chapter's exercise notebook is on the site under its chapter: instructions, hints,
+    stubs and the grading line, not executed, and nothing from the answer key."""
+    chapters = [d for d in _book_chapter_dirs() if (ROOT / "exercises" / f"{d.name}.ipynb").exists()]
+    assert chapters, "no chapter with an exercise notebook: the check would be vacuous"
+    for d in chapters:
+        doc = f"exercises/{d.name}"
+        assert doc in toc_files(), f"{d.name}: exercises are not a sub-page"
+        html = page_html(site, doc)
+        text = _text(html)
+        assert "NotImplementedError" in text and "course_utils.grade" in text, f"{doc}: stubs or grading line missing"
+        assert "BEGIN SOLUTION" not in text, f"{doc}: solution markers on the site"
+        assert 'class="cell_output' not in html, f"{doc}: the exercise page was executed"
+        chapter_html = page_html(site, f"book/{d.name}/index")
+        assert f"exercises/{d.name}.html" in chapter_html or f"{d.name}.html" in chapter_html, (
+            f"{d.name}: the chapter page does not link its exercise page")
+    assert not list(site.html.glob("solutions/*.html")), "answer keys were rendered on the site"
