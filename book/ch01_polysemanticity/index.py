@@ -69,7 +69,7 @@ dirs = poly.attribute_directions(E)  # [3 properties, 4 word pairs, 3 dims], uni
 for name, D in zip(["female", "royal", "child"], dirs):
     mean = D.mean(0) / D.mean(0).norm()
     lowest = (D @ D.T).min()
-    print(f"{name:>6}: lowest cosine among its 4 pair differences {lowest:.3f};"
+    print(f"{name:>6}: lowest cosine of its 4 pair differences {lowest:.3f};"
           f" largest |cos| with an axis {mean.abs().max():.2f}")
 
 # %% tags=["hide-input"]

@@ -151,7 +151,7 @@ sweep20 = tms.sparsity_sweep(
     n_feat=20, d_hidden=5, sparsity=S20, importance_decay=0.7,
     n_seeds=pick(cpu=1, gpu=4), steps=pick(cpu=2_000, gpu=10_000),
     batch_size=pick(cpu=512, gpu=1024), lr=pick(cpu=1e-2, gpu=1e-3), seed=0)
-print("features represented:", dict(zip(S20, tms.n_represented(sweep20.W).tolist())))
+print("features represented:", tms.n_represented(sweep20.W).tolist(), "at S =", S20)
 
 # %% tags=["hide-input"]
 fig = tms.plot_wtw(sweep20.W, [f"S = {s}" for s in S20])
@@ -381,8 +381,9 @@ abs_run = tms.train_toy_model(
     lr=pick(cpu=1e-2, gpu=1e-3), seed=0)
 strong = abs_run.W.abs() > 0.5  # [inst, neuron, feature]: W1 entries that matter
 for s_k, st in zip(S_abs, strong):
-    print(f"S = {s_k:<4}: features with a neuron {int((st.sum(0) > 0).sum())}, "
-          f"neurons per feature {st.sum(0)[:12].tolist()} …")
+    print(f"S = {s_k:<4}: {int((st.sum(0) > 0).sum())} features with a neuron; "
+          f"neurons per feature 0-11:")
+    print("     ", st.sum(0)[:12].tolist())
 
 # %% [markdown]
 # Dense, the model spends its ten neurons on five features, about two each (one per sign), and
