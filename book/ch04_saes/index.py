@@ -15,8 +15,9 @@
 import torch
 
 from course_utils import pick, saes, set_seed
-from course_utils.plotting import frames_figure
+from course_utils.plotting import explorer, frames_figure
 from course_utils.saes import figures
+from course_utils.saes.explorer import explore
 
 set_seed(0)
 torch.set_num_threads(1)  # small models: one thread is faster on a shared CPU
@@ -261,6 +262,28 @@ frames_figure(
 )
 
 # %% [markdown]
+# ## Explore
+#
+# Choose an architecture, a dictionary size and a sparsity level; the explorer trains that SAE on
+# the toy for 150 steps (a few seconds on a CPU) and redraws which features it recovered. On the
+# website only the architecture slider moves (its frames were computed when the page was built,
+# with 256 latents at medium sparsity); in a live notebook all three controls work.
+
+# %% tags=["hide-input"]
+def explore_toy(architecture, d_sae, sparsity):
+    return explore(toy, architecture, d_sae, sparsity)
+
+
+explorer(explore_toy,
+         dict(architecture=["topk", "batchtopk", "relu", "jumprelu", "gated"],
+              d_sae=[128, 256, 512], sparsity=["medium", "dense", "sparse"]),
+         static="architecture", value=dict(d_sae=256))
+
+# %% [markdown]
+# Things to try (in a live notebook): a dictionary of 128 latents, exactly the number of features,
+# leaves little slack and some features go unmatched; "sparse" ReLU + L1 (λ = 1) kills latents and
+# merges features; "dense" TopK (k = 10) still finds them, at a higher L0.
+#
 # ## Saving in SAELens's format
 #
 # `sae.save(folder)` writes `cfg.json` and `sae_weights.safetensors` as SAELens does, so the
@@ -272,8 +295,8 @@ frames_figure(
 # Group bias adaptation is implemented (`saes.GBASAE`), but its update rule is the course's reading
 # of the paper's description, not checked against the authors' code, and on this toy it has not
 # reached MMCS 0.99 (0.969 after 1200 steps in our runs: *measured to differ* from the other
-# architectures). A live SAE explorer, MMCS against dictionary size and sparsity coefficient, and
-# SAEs on the hidden states of chapter 2's toy models are still to come.
+# architectures). MMCS against dictionary size and sparsity coefficient as a figure, and SAEs on
+# the hidden states of chapter 2's toy models, are still to come.
 #
 # ## Summary
 #
