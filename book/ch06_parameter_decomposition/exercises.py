@@ -44,8 +44,10 @@ torch.set_num_threads(1)
 # </details>
 
 # %% exercise="rank_one_forward"
-def rank_one_forward(x: torch.Tensor, V: torch.Tensor, U: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """x: [batch, d_in], V: [d_in, C], U: [C, d_out], mask: [batch, C] -> [batch, d_out]."""
+def rank_one_forward(x: torch.Tensor, V: torch.Tensor, U: torch.Tensor,
+                     mask: torch.Tensor) -> torch.Tensor:
+    """x: [batch, d_in], V: [d_in, C], U: [C, d_out], mask: [batch, C]
+    -> [batch, d_out]."""
     ### BEGIN SOLUTION
     return (x @ V * mask) @ U
     ### END SOLUTION
@@ -80,9 +82,11 @@ checks.check_rank_one_forward(rank_one_forward)
 # </details>
 
 # %% exercise="causal_importance"
-def causal_importance(inner: torch.Tensor, W_in: torch.Tensor, b_in: torch.Tensor, W_out: torch.Tensor,
-                      b_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """inner: [batch, C]; W_in, b_in, W_out: [C, d_gate]; b_out: [C] -> (g_lower, g_upper): [batch, C] each."""
+def causal_importance(inner: torch.Tensor, W_in: torch.Tensor, b_in: torch.Tensor,
+                      W_out: torch.Tensor, b_out: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """inner: [batch, C]; W_in, b_in, W_out: [C, d_gate]; b_out: [C]
+    -> (g_lower, g_upper): [batch, C] each."""
     ### BEGIN SOLUTION
     pre = (F.gelu(inner[..., None] * W_in + b_in) * W_out).sum(-1) + b_out
     g_lower = torch.where(pre > 0, pre.clamp(max=1.0), 0.01 * pre)
@@ -106,7 +110,7 @@ checks.check_causal_importance(causal_importance)
 
 # %% exercise="stochastic_mask"
 def stochastic_mask(g: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """g: [batch, C] -> m: [batch, C] with m = g + (1 - g) r, r ~ U(0, 1) from ``generator``."""
+    """g: [batch, C] -> m = g + (1 - g) r: [batch, C], r ~ U(0, 1) from generator."""
     ### BEGIN SOLUTION
     r = torch.rand(g.shape, generator=generator, dtype=g.dtype).to(g.device)
     return g + (1 - g) * r
@@ -127,11 +131,15 @@ checks.check_stochastic_mask(stochastic_mask)
 # `components[l] = (V, U)`. Return a scalar tensor.
 
 # %% exercise="faithfulness_loss"
-def faithfulness_loss(weights: dict[str, torch.Tensor], components: dict[str, tuple[torch.Tensor, torch.Tensor]]
+def faithfulness_loss(weights: dict[str, torch.Tensor],
+                      components: dict[str, tuple[torch.Tensor, torch.Tensor]]
                       ) -> torch.Tensor:
-    """Mean squared difference between every W and (V @ U).T, over all weights of all layers."""
+    """Mean squared difference between every W and (V @ U).T, over all weights."""
     ### BEGIN SOLUTION
-    total = sum(((W - (components[k][0] @ components[k][1]).T) ** 2).sum() for k, W in weights.items())
+    total = 0.0
+    for name, W in weights.items():
+        V, U = components[name]
+        total = total + ((W - (V @ U).T) ** 2).sum()
     return total / sum(W.numel() for W in weights.values())
     ### END SOLUTION
 
@@ -159,9 +167,10 @@ checks.check_faithfulness_loss(faithfulness_loss)
 # </details>
 
 # %% exercise="tms_stochastic_recon_loss"
-def tms_stochastic_recon_loss(x: torch.Tensor, V: torch.Tensor, U: torch.Tensor, b: torch.Tensor,
-                              mask1: torch.Tensor, mask2: torch.Tensor, target_out: torch.Tensor) -> torch.Tensor:
-    """The tied TMS decomposition with both layers masked; MSE to target_out: [batch, n_feat]."""
+def tms_stochastic_recon_loss(x: torch.Tensor, V: torch.Tensor, U: torch.Tensor,
+                              b: torch.Tensor, mask1: torch.Tensor, mask2: torch.Tensor,
+                              target_out: torch.Tensor) -> torch.Tensor:
+    """Tied TMS decomposition, both layers masked; MSE to target_out."""
     ### BEGIN SOLUTION
     h = rank_one_forward(x, V, U, mask1)
     out = torch.relu(rank_one_forward(h, U.T, V.T, mask2) + b)
@@ -217,7 +226,8 @@ checks.check_importance_minimality_loss(importance_minimality_loss)
 # </details>
 
 # %% exercise="mmcs_ml2r"
-def mmcs_ml2r(W: torch.Tensor, V: torch.Tensor, U: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def mmcs_ml2r(W: torch.Tensor, V: torch.Tensor, U: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor]:
     """W: [d_out, d_in], V: [d_in, C], U: [C, d_out] -> (MMCS, ML2R)."""
     ### BEGIN SOLUTION
     sub = torch.einsum("fc,ch->cfh", V, U)  # [C, d_in, d_out]

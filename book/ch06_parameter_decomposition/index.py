@@ -1,0 +1,363 @@
+# %% [markdown]
+# A {term}`sparse autoencoder <Sparse autoencoder>` finds directions in a layer's activations that
+# behave like features: it says *what* the layer represents. It does not say *how* the network
+# computes its output from them; the weights that do the computing are left as one dense matrix per
+# layer. {term}`Parameter decomposition <Parameter decomposition>` works on the weights instead. It
+# writes each weight matrix as a sum of pieces meant to be one mechanism each, chosen so that
+# {cite}`braun2025apd`:
+#
+# * **faithfulness**: the pieces add up to the network's weights;
+# * **minimality**: on any input, only a few pieces are needed to produce the output; the others
+#   can be removed without changing it;
+# * **simplicity**: each piece is as simple as possible (low rank, few layers).
+#
+# This chapter builds the newer of the two methods, Stochastic Parameter Decomposition (SPD)
+# {cite}`bushnaq2025spd`, trains it live on the toy model of superposition from
+# [chapter 2](../ch02_superposition/index.ipynb), and measures it against the paper's Table 1. Then
+# it runs the earlier method (APD) on the same model, looks at the residual-MLP model whose
+# decomposition is disputed, and puts an SAE next to SPD.
+#
+# Every run below is sized for a laptop CPU; on a GPU the `pick(cpu=..., gpu=...)` switch runs the
+# authors' sizes.
+
+# %% tags=["remove-output"]
+import torch
+
+from course_utils import pick, set_seed
+from course_utils.decomposition import (
+    causal_importances,
+    configs,
+    figures,
+    mmcs_ml2r,
+    n_alive,
+    one_hot_causal_importances,
+    train_spd,
+    train_tms_target,
+)
+
+set_seed(0)
+torch.set_num_threads(1)  # tiny models: one thread avoids synchronisation overhead
+
+# %% [markdown]
+# ## The target: five features in two dimensions
+#
+# The target is chapter 2's toy model $\hat x = \mathrm{ReLU}(W^\top W x + b)$ with five features
+# in two hidden dimensions ("TMS 5-2"), each feature present with probability 0.05. The authors
+# load theirs from a tracking service; here chapter 2's batched trainer trains it in a few seconds.
+# At this sparsity it stores all five features as a pentagon: five columns of equal norm, 72°
+# apart, and a negative bias that hides the interference behind the ReLU.
+
+# %%
+exp = configs.experiment("tms_5_2")
+target = train_tms_target(**exp.target)
+norms = target.W.norm(dim=0)
+print("column norms ‖W_i‖:", [round(v, 2) for v in norms.tolist()])
+print("bias b:           ", [round(v, 2) for v in target.b.tolist()])
+
+# %% [markdown]
+# The ground truth is known: there is one mechanism per feature, and in $W$ it is the column $W_i$
+# (a rank-one matrix $W_i e_i^\top$). A good decomposition of $W$ should find exactly these five.
+#
+# ## SPD in five lines
+#
+# SPD writes each weight matrix $W \in \mathbb{R}^{d_\text{out} \times d_\text{in}}$ as $C$ rank-one
+# {term}`subcomponents <Subcomponent>`, $W \approx \sum_c U_c^\top V_c^\top$, and learns for each
+# subcomponent a tiny MLP that predicts its {term}`causal importance <Causal importance>`
+# $g_c(x) \in [0, 1]$ from its inner activation $h_c = V_c \cdot a$ {cite}`bushnaq2025spd`:
+#
+# 1. $g_c(x) = \sigma_H(\gamma_c(h_c(x)))$, with leaky hard sigmoids (slope 0.01 outside $[0, 1]$);
+# 2. masks $m_c = g_c + (1 - g_c)\, r_c$ with $r_c \sim \mathcal{U}(0, 1)$: a subcomponent with
+#    $g_c = 0$ may be scaled by anything in $[0, 1]$;
+# 3. $\mathcal{L}_\text{stochastic-recon}$: the model with every layer masked must reproduce the
+#    target's output; $\mathcal{L}_\text{stochastic-recon-layerwise}$: the same with one layer
+#    masked at a time;
+# 4. $\mathcal{L}_\text{importance-minimality} = \sum_{l,c} |g^l_c(x)|^p$ pushes the importances
+#    down, so that each input uses as few subcomponents as possible;
+# 5. faithfulness: $\sum_c U_c^\top V_c^\top$ must equal $W$.
+#
+# The exercises build each piece. Two choices follow the authors' code rather than the paper's
+# text: the **delta component** (the masked forward passes add $W - \sum_c U_c^\top V_c^\top$ with
+# its own random mask, in place of the faithfulness loss) with a 200-step faithfulness warm-up,
+# and **tying**: the toy model uses $W$ twice ($x \to Wx$, $h \to W^\top h$), and the two
+# decompositions share one set of numbers, $(V, U)$ for $W$ and $(U^\top, V^\top)$ for $W^\top$.
+#
+# The CPU run differs from the paper in size: batch 1024 for 3k steps (the paper: 4096 for 40k),
+# C = 20 per matrix as in the paper, and importance coefficient β = 1e-2 instead of 3e-3. At this
+# small budget β = 3e-3 split a feature over two subcomponents on 2 of the 4 seeds we tried;
+# β = 1e-2 split none of 3 (the GPU switch restores the authors' β and sizes).
+
+# %%
+snap = pick(cpu=250, gpu=1000)
+for seed in range(4):  # the page's acceptance test; each run also prints its numbers
+    res = train_spd(target, exp.spd, seed=seed, snapshot_every=snap)
+    V, U = res.factors("linear1")
+    mmcs, ml2r = (t.item() for t in mmcs_ml2r(target.W, V, U))
+    probe = target.sample(4096, torch.Generator().manual_seed(99))
+    alive = {k: n_alive(g) for k, g in causal_importances(res.model, probe).items()}
+    print(f"seed {seed}: MMCS {mmcs:.3f}  ML2R {ml2r:.3f}  alive {alive}",
+          f"({res.seconds:.0f} s)")
+    if min(alive.values()) == 5 and ml2r >= 0.95:
+        break
+
+# %% [markdown]
+# How close is that to the paper? **MMCS** (mean max cosine similarity) asks, for each feature $j$,
+# whether some subcomponent's column $V_{j,c} U_c$ points along $W_{:,j}$; **ML2R** (mean L2 ratio)
+# compares that column's length with $W_{:,j}$'s. Both are computed exactly as the authors' code
+# does (exercise 6.7).
+
+# %%
+print(f"{'':18}{'MMCS':>8}{'ML2R':>8}")
+print(f"{'paper, SPD':18}{1.000:8.3f}{0.993:8.3f}")
+print(f"{'paper, APD':18}{0.998:8.3f}{0.893:8.3f}")
+print(f"{'this run, SPD':18}{mmcs:8.3f}{ml2r:8.3f}")
+
+# %% [markdown]
+# MMCS is **reproduced** (1.000). ML2R lands within the tests' tolerance of ±0.02 around the paper's
+# 0.993 but **measured to differ** slightly: on seeds 0, 1 and 2 it came out 1.006, 1.007 and
+# 1.008, i.e. our subcomponents are about 1.4% *longer* than the paper's, not shorter. The delta
+# component lets the subcomponents' sum drift from $W$ a little; the paper's own number comes from
+# longer runs.
+#
+# Scrub through training to watch the decomposition form. The first panel is the target's
+# columns; the others are the six subcomponents with the largest norm, each drawn by its five
+# columns $V_{j,c} U_c$. At step 0 every subcomponent is a random mixture; by the end, five of them
+# each carry exactly one feature's arrow and the remaining fifteen have shrunk to nothing.
+
+# %% tags=["hide-input"]
+figures.subcomponent_frames(target.W, res.snapshots)
+
+# %% [markdown]
+# Causal importance is what makes the decomposition *minimal*: for an input with only feature $i$
+# active ($x = 0.75\, e_i$), only feature $i$'s subcomponent should be needed, in both layers.
+
+# %% tags=["hide-input"]
+figures.plot_causal_importance(one_hot_causal_importances(res.model),
+                               title="Causal importance on one-hot inputs x = 0.75·e_i")
+
+# %% [markdown]
+# ## A diagnostic: features split over co-active subcomponents
+#
+# MMCS alone can look perfect on a failed decomposition. If feature $i$'s mechanism is split into
+# two subcomponents that always switch on together, each points along $W_{:,i}$ (MMCS ≈ 1) but
+# each carries only part of its length, so ML2R drops. Minimality is what should prevent this: two
+# co-active subcomponents pay the importance penalty twice. Make the penalty ten times weaker
+# (β = 1e-3) and it stops paying to merge them:
+
+# %%
+split = train_spd(target, exp.spd, beta=1e-3, seed=0)
+Vs, Us = split.factors("linear1")
+mm_s, ml_s = (t.item() for t in mmcs_ml2r(target.W, Vs, Us))
+alive_s = {k: n_alive(g) for k, g in causal_importances(split.model, probe).items()}
+print(f"β = 1e-3: MMCS {mm_s:.3f}  ML2R {ml_s:.3f}  alive {alive_s}")
+
+# %% tags=["hide-input"]
+figures.plot_subcomponents_2d(
+    target.W, Vs, Us, n_show=7,
+    title="β = 1e-3: some features are split over two subcomponents")
+
+# %% [markdown]
+# More than five subcomponents stay alive (seven and six in the run we measured, ML2R 0.76), and
+# a split feature's arrow can appear in two panels, each shorter than the target's. The same signature (ML2R 0.41 to 0.79 with MMCS ≥ 0.99) appeared with the
+# paper's β = 3e-3 on two of four seeds at our short CPU budget. So read MMCS and ML2R together,
+# and count the alive subcomponents: for TMS 5-2 the answer must be five per matrix.
+
+# %% [markdown]
+# ## APD on the same model
+#
+# SPD's predecessor, Attribution-based Parameter Decomposition (APD) {cite}`braun2025apd`, decomposes
+# $W$ into full-rank parameter components and decides which ones an input needs from **gradient
+# attributions**: the first-order effect $A_c(x)$ of component $c$ on the output. The top-$k$
+# components of a batch (batch top-k 0.211: 432 of 2048 × 5 slots) must reproduce the output
+# (minimality), the active ones pay a Schatten-norm penalty (simplicity), and all must sum to $W$
+# (faithfulness). The paper reports MMCS 0.998 and ML2R 0.893 on TMS 5-2 (**quoted**): the
+# directions are right but the components are about 11% too short, a shrinkage the authors trace
+# to the trade-off between the top-k reconstruction and the simplicity penalty. They also report
+# that the 5-2 setting was brittle: it needed attributions taken from the APD model instead of the
+# target, and in general "extensive hyperparameter tuning" {cite}`braun2025apd`. SPD's stochastic
+# masks replace both the attributions and the top-k.
+#
+# The course's APD (`course_utils.decomposition.apd`) follows the paper's settings for 5-2
+# (Adam at lr 0.03 with 5% warm-up, batch 2048, coefficients 1 / 1 / 0.7, Schatten p = 1, model
+# attributions) with C = 5 (the paper does not state C for 5-2) and fewer steps on the CPU. It
+# does **not** reproduce the paper's numbers yet; the run below shows by how much.
+
+# %%
+from course_utils.decomposition import apd  # noqa: E402
+
+apd_res = apd.train_apd(target, apd.APDConfig(steps=pick(cpu=3_000, gpu=20_000)))
+mm_a, ml_a = (t.item() for t in apd.apd_mmcs_ml2r(target.W, apd_res.P))
+print(f"APD, this run: MMCS {mm_a:.3f}  ML2R {ml_a:.3f}   (paper: 0.998 / 0.893)")
+comp_norms = apd_res.P.flatten(1).norm(dim=1).tolist()
+print("component norms:", [round(v, 2) for v in comp_norms],
+      f"(a single feature's column: {norms.mean().item():.2f})")
+
+# %% tags=["hide-input"]
+spd_curve = [mmcs_ml2r(target.W, *c["linear1"]) for _, c in res.snapshots]
+figures.plot_curves({
+    "SPD ML2R": ([s for s, _ in res.snapshots], [m[1].item() for m in spd_curve]),
+    "APD ML2R": (apd_res.metric_history["step"], apd_res.metric_history["ml2r"]),
+    "SPD MMCS": ([s for s, _ in res.snapshots], [m[0].item() for m in spd_curve]),
+    "APD MMCS": (apd_res.metric_history["step"], apd_res.metric_history["mmcs"]),
+}, title="TMS 5-2: MMCS and ML2R during training", yaxis="value", reference=0.993,
+    reference_label="paper SPD ML2R")
+
+# %% [markdown]
+# In this run the APD components stay mixtures of several features (norms well below a single
+# feature's column, MMCS below 1), far from the paper's result. We have not established whether
+# this is APD's brittleness at 5-2, the short budget, or a difference from the authors' code
+# (for example in how the losses are normalised); treat it as an open item of the course, not as
+# a measurement of APD.
+
+# %% [markdown]
+# ## SAE and SPD on the same model
+#
+# Chapter 4's sparse autoencoders look at the same model from the activation side. Train a TopK SAE
+# with five latents (k = 1) on the hidden activations $h = Wx$ of inputs with at least one active
+# feature, and compare what each method returns.
+
+# %%
+from course_utils.saes import (  # noqa: E402
+    TopKConfig,
+    TopKSAE,
+    TrainConfig,
+    mmcs,
+    train_sae,
+)
+
+
+def hidden_batch(batch_size: int, gen: torch.Generator) -> torch.Tensor:
+    x = target.sample(4 * batch_size, gen)
+    return x[x.abs().sum(-1) > 0][:batch_size] @ target.W.T  # [batch, 2]
+
+
+sae = TopKSAE(TopKConfig(d_in=2, d_sae=5, k=1),
+              generator=torch.Generator().manual_seed(0))
+train_sae(sae, hidden_batch, TrainConfig(steps=pick(cpu=800, gpu=3000), batch_size=512))
+best = V.norm(dim=0) * U.norm(dim=1)
+top5 = best.argsort(descending=True)[:5]
+sae_mmcs = mmcs(sae.W_dec, target.W.T).item()
+spd_mmcs = mmcs_ml2r(target.W, V, U)[0].item()
+print(f"SAE decoder rows vs W's columns, MMCS: {sae_mmcs:.3f}")
+print(f"SPD columns vs W's columns, MMCS:      {spd_mmcs:.3f}")
+print("SPD input directions V_c of the five alive subcomponents (rows: c):")
+for c in top5.tolist():
+    v = V[:, c] / V[:, c].abs().max()
+    print(f"  c{c:<3}", " ".join(f"{t:5.2f}" for t in v.tolist()))
+
+# %% [markdown]
+# Both find the five directions. What differs is what comes with them:
+#
+# * the **SAE** returns directions in the hidden space and an encoder that says which one is present
+#   in a given $h$. It was told how many latents to use and how many may be active (k = 1), and it
+#   says nothing about the weights: that $W^\top$ maps direction $i$ back to output $i$, and that the
+#   ReLU and the bias filter out the other four, is outside its view;
+# * **SPD** returns pieces of the weights. Each alive subcomponent reads one input feature (its
+#   $V_c$ is, up to scale, a one-hot vector: the printout above), writes one hidden direction
+#   ($U_c$), and is used again transposed in $W^\top$; its causal importance says on which inputs it
+#   is needed. It started from 20 subcomponents per matrix and kept five.
+#
+# In this model the two pictures agree because features and mechanisms coincide one to one. The
+# residual MLP below is a case where they need not.
+
+# %% [markdown]
+# ## The residual MLP: compressed computation
+#
+# The second toy model is Braun et al.'s "compressed computation" model {cite}`braun2025apd`: $n$
+# sparse input features $x_i \in [-1, 1]$ are embedded by a fixed random matrix $W_E$ with unit-norm
+# columns into a wider residual stream, one MLP block with fewer neurons than features adds its
+# output, and $W_U = W_E^\top$ reads the result out. The labels are $y_i = x_i + \mathrm{ReLU}(x_i)$:
+# the residual stream carries $x_i$ through, and the MLP must supply the ReLUs, more of them than
+# it has neurons. The paper's model has 100 features, a 1000-dimensional residual stream and 50
+# neurons (feature probability 0.01). On the CPU the course uses one four times smaller in every
+# width (25 features, 250 dimensions, 12 neurons) with probability 0.04, so that one feature is
+# active per input on average as in the paper.
+#
+# Training the target and its decomposition takes a few minutes on a CPU, more than a page may
+# spend, so the course ships both, trained by `python -m course_utils.decomposition.shipped`
+# (checksummed; loading refuses files from different runs).
+
+# %%
+from course_utils.decomposition import ci_l0, shipped  # noqa: E402
+from course_utils.decomposition.metrics import (  # noqa: E402
+    neuron_contributions,
+    subcomponent_contributions,
+)
+
+resid, resid_clean, resid_spd, info = shipped.load_resid_mlp()
+print(f"target loss           {resid.loss():.5f}")
+print(f"naive: {resid.d_mlp} monosemantic neurons, {resid.naive_loss():.5f}")
+print(f"residual stream only  {resid.feature_probability / 6:.5f}")
+
+# %% [markdown]
+# The trained model beats the naive solution that spends one neuron on each of 12 features and
+# gives up on the other 13. SPD's account of *how*: decompose $W_\text{in}$ and $W_\text{out}$ into
+# 25 subcomponents each and look at the causal importances on one-hot inputs.
+
+# %% tags=["hide-input"]
+ci_res = one_hot_causal_importances(resid_spd)
+for name, g in ci_res.items():
+    print(f"{name}: {n_alive(g)} alive, {ci_l0(g):.1f} subcomponents per one-hot input")
+figures.plot_causal_importance(
+    ci_res, title="Residual MLP: causal importance, x = 0.75·e_i", height=380)
+
+# %% [markdown]
+# At full size the paper reports two clean patterns {cite}`bushnaq2025spd`: $W_\text{in}$ splits
+# into one subcomponent per input feature, each feeding its feature to many neurons, while the
+# subcomponents of $W_\text{out}$ switch on together for every input, so that $W_\text{out}$
+# behaves as a single mechanism writing the whole MLP output back (APD had split $W_\text{out}$
+# per feature too; the SPD authors consider their own result the more accurate one).
+#
+# The shipped CPU decomposition (2k steps instead of the paper's 30k, β = 1e-5 as in the paper)
+# **does not reproduce the first pattern**: the counts above show about 12 of $W_\text{in}$'s
+# subcomponents important for each one-hot input, not one. This is the failure the paper's
+# figure 8 attributes to a too-small importance coefficient: minimality is not yet enforced, so
+# features are spread over many subcomponents. The $W_\text{out}$ side, many subcomponents
+# co-active on every input, looks like the paper's, but with $W_\text{in}$ unresolved that is
+# not evidence for it. A longer run or a larger β is the next step; the course has not run it.
+# The neuron-contribution check of the paper's figure 7 says the same: how much each neuron
+# contributes to each feature's output, in the target and in the feature's most important
+# $W_\text{in}$ subcomponent (with $W_\text{out}$ whole), should lie on the diagonal.
+
+# %% tags=["hide-input"]
+V_in, U_in = resid_spd.factors("W_in")
+V_out, U_out = resid_spd.factors("W_out")
+with torch.no_grad():
+    target_c = neuron_contributions(resid.W_E, resid.W_in, resid.W_out)
+    sub_c = subcomponent_contributions(resid.W_E, V_in, U_in, (V_out @ U_out).T,
+                                       ci_res["W_in"].argmax(1))
+corr = torch.corrcoef(torch.stack([target_c.flatten(), sub_c.flatten()]))[0, 1]
+print(f"correlation of contributions, target vs subcomponent: {corr:.3f}")
+figures.plot_neuron_contributions(target_c, sub_c)
+
+# %% [markdown]
+# ### An open question: is this computation in superposition?
+#
+# A 2026 preprint {cite}`cc2026notcis` argues that the model does not compute more ReLUs than it
+# has neurons in the sense the name suggests. Because $W_E$ is random, $W_E^\top W_E = I + \text{noise}$:
+# the residual stream itself mixes the features, which amounts to an unintended mixing matrix in
+# the labels, and the preprint finds that the model's advantage over the naive solution grows with
+# the size of that mixing. The course does not settle this. A cheap version of the check it
+# suggests: train the same MLP with an *orthogonal* embedding ($W_E^\top W_E = I$ exactly, no
+# mixing; shipped alongside) and compare with the naive solution.
+
+# %%
+print(f"{'random embedding (paper)':30}{resid.loss():.5f}")
+print(f"{'orthogonal embedding':30}{resid_clean.loss():.5f}")
+print(f"{'naive solution':30}{resid.naive_loss():.5f}")
+
+# %% [markdown]
+# With the random embedding the model beats the naive solution by about 15%; with the orthogonal
+# one it is within 1% of it (0.00345 against 0.00347 at this size). So in this small model the
+# advantage disappears together with the residual mixing, as the preprint argues; one size and
+# one seed, so read it as a check that agrees with the critique, not a settlement of it.
+#
+# ## Summary
+#
+# * SPD on TMS 5-2 **reproduces** the paper's MMCS (1.000) and comes within 0.02 of its ML2R
+#   (1.006 to 1.008 on three seeds against 0.993) in 3k steps at batch 1024, with five alive
+#   subcomponents per matrix, one per feature.
+# * A low ML2R with MMCS ≈ 1 and too many alive subcomponents means features split over co-active
+#   subcomponents; a too-weak importance penalty causes it (β = 1e-3 here).
+# * The course's APD does not yet reproduce the paper's 0.998 / 0.893 (open).
+# * On the residual MLP at CPU size, SPD's $W_\text{in}$ is not yet decomposed per feature
+#   (open), and a no-mixing control agrees with the 2026 critique of the model.
