@@ -20,7 +20,8 @@ class Experiment:
 
 # TMS 5-2. CPU: batch 1024 and 3k steps instead of 4096 and 40k (paper) / 10k (repo), with β = 1e-2
 # instead of 3e-3: at this budget β = 3e-3 split a feature over two co-active subcomponents on 2 of
-# 4 seeds tried (ML2R 0.41 and 0.79), β = 1e-2 on none (measured; tests/test_decomposition.py).
+# 4 seeds tried (ML2R 0.41 and 0.79), β = 1e-2 on none of 3 (tests/test_decomposition_science.py).
+# TMS 40-10 and the residual MLP CPU settings below are not validated against the paper yet.
 TMS_5_2 = {
     "cpu": Experiment(dict(n_feat=5, d_hidden=2, steps=5_000, n_candidates=1),
                       SPDConfig(C=20, steps=3_000, batch_size=1024, beta=1e-2, p=1.0)),
