@@ -166,3 +166,47 @@ def shipped_path():
 
 def sae_hook(name: str) -> str:
     return next(s.hook_name for s in COURSE_SAES if s.name == name)
+
+
+@pytest.mark.skipif(not SHIPPED, reason="no course SAEs are shipped yet (course_utils/data/course_saes/)")
+def test_shipped_saes_belong_to_the_shipped_model():
+    """Mismatched files: SAEs trained on an earlier course model would silently read other features."""
+    from course_utils.course_lm import MODEL_DIR
+
+    digest = json.loads((MODEL_DIR / "config.json").read_text())["sha256"]["model.safetensors"]
+    manifest = json.loads((shipped_path() / "manifest.json").read_text())
+    assert manifest["model_sha256"] == digest
+    for name in SHIPPED:
+        assert training_log(name)["model_sha256"] == digest, name
+
+
+@pytest.mark.skipif("mlp0-topk-2048" not in SHIPPED, reason="mlp0-topk-2048 is not shipped yet")
+def test_shipped_monosemanticity_remeasured(model):
+    """The recorded monosemanticity summaries (latents, neurons, random directions at the layer-0 MLP)
+    re-measured on the same validation text."""
+    from course_utils.course_lm import load_course_lm
+    from course_utils.saes.interp import score_course_sae
+
+    torch.set_num_threads(1)
+    _, tok = load_course_lm()
+    want = training_log("mlp0-topk-2048")["monosemanticity"]
+    got = score_course_sae(model, tok, load_course_sae("mlp0-topk-2048", model), MLP0, want["n_tokens"])
+    for units in ("latents", "neurons", "random"):
+        for key in ("n_scored", "median", "best"):
+            assert got[units][key] == pytest.approx(want[units][key], abs=1e-3), (units, key)
+
+
+@pytest.mark.skipif("mlp0-topk-2048" not in SHIPPED, reason="mlp0-topk-2048 is not shipped yet")
+def test_shipped_results_as_stated():
+    """What the shipped run measured (one seed; bounds a little inside the recorded values): the
+    layer-0 MLP TopK beats the issue's first SAE (CE recovered 0.91, FVU 0.35), and at that hook a
+    larger share of latents than of neurons or random directions is monosemantic by the
+    chance-corrected precision at recall ≥ 0.5 (recorded 0.23 vs 0.006 vs 0.002)."""
+    log = training_log("mlp0-topk-2048")
+    assert log["eval"]["ce_recovered_zero"] >= 0.94 and log["eval"]["fvu"] <= 0.30
+    mono = log["monosemanticity"]
+    assert mono["latents"]["frac_above_0.5"] > 0.15
+    assert mono["neurons"]["frac_above_0.5"] < 0.02 and mono["random"]["frac_above_0.5"] < 0.02
+    assert mono["latents"]["mean"] > mono["neurons"]["mean"] > mono["random"]["mean"]
+    total = sum(f.stat().st_size for f in shipped_path().rglob("*") if f.is_file())
+    assert total < 30e6  # all shipped SAEs within ~30 MB
