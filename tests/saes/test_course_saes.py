@@ -210,3 +210,10 @@ def test_shipped_results_as_stated():
     assert mono["latents"]["mean"] > mono["neurons"]["mean"] > mono["random"]["mean"]
     total = sum(f.stat().st_size for f in shipped_path().rglob("*") if f.is_file())
     assert total < 30e6  # all shipped SAEs within ~30 MB
+
+
+def test_module_command_dispatch(capsys):
+    from course_utils.saes.__main__ import main as module_main
+
+    assert module_main([]) == 2 and "train-course-saes" in capsys.readouterr().err
+    assert module_main(["train-everything"]) == 2
