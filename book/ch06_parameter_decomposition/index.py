@@ -358,6 +358,10 @@ print(f"{'naive solution':30}{resid.naive_loss():.5f}")
 #   subcomponents per matrix, one per feature.
 # * A low ML2R with MMCS ≈ 1 and too many alive subcomponents means features split over co-active
 #   subcomponents; a too-weak importance penalty causes it (β = 1e-3 here).
+# * TMS 40-10 is not on this page: one CPU-sized run (C = 60 per matrix, batch 1024, 2k steps,
+#   β = 1e-4, p = 2) gave MMCS 0.755 and ML2R 0.42 with 56 alive subcomponents, **measured to
+#   differ** far from the paper's 1.000 / 1.010; the authors' settings (C = 200, batch 4096, 10k
+#   steps) run under the GPU switch (`configs.experiment("tms_40_10")`) and are untested at size.
 # * The course's APD does not yet reproduce the paper's 0.998 / 0.893 (open).
 # * On the residual MLP at CPU size, SPD's $W_\text{in}$ is not yet decomposed per feature
 #   (open), and a no-mixing control agrees with the 2026 critique of the model.
