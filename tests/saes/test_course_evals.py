@@ -121,7 +121,23 @@ def test_bad_input(model_and_tokens):
         evaluate_sae(model, identity_sae(128), HOOK, tokens[:1])
 
 
-def test_matches_sae_lens_run_evals(model_and_tokens, tmp_path):
+def random_topk(model, tokens):
+    sae = TopKSAE(TopKConfig(d_in=512, d_sae=384, k=12), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():  # a non-trivial SAE: bias at the data mean
+        sae.b_dec.copy_(mean_activation(model, HOOK, tokens[:4]))
+    return sae.eval()
+
+
+def shipped_topk(model, tokens):
+    from course_utils.saes.course import load_course_sae, shipped_names
+
+    if "mlp0-topk-2048" not in shipped_names():
+        pytest.skip("mlp0-topk-2048 is not shipped")
+    return load_course_sae("mlp0-topk-2048", model)
+
+
+@pytest.mark.parametrize("make", [random_topk, shipped_topk], ids=["random-topk", "shipped-mlp0-topk"])
+def test_matches_sae_lens_run_evals(model_and_tokens, tmp_path, make):
     """Same SAE (saved by us, loaded by sae-lens), same tokens: CE score, KL score, explained variance
     and L0 agree (CE/KL on the 16 reconstruction rows, variance/L0 on the next 8)."""
     datasets = pytest.importorskip("datasets", reason="datasets ships with sae-lens")
@@ -131,10 +147,7 @@ def test_matches_sae_lens_run_evals(model_and_tokens, tmp_path):
     from sae_lens.training.activations_store import ActivationsStore
 
     model, tokens = model_and_tokens
-    sae = TopKSAE(TopKConfig(d_in=512, d_sae=384, k=12), generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():  # a non-trivial SAE: encoder matched to the data scale, bias at the mean
-        sae.b_dec.copy_(mean_activation(model, HOOK, tokens[:4]))
-    sae.eval()
+    sae = make(model, tokens)
     from course_utils.saes import save_sae
 
     save_sae(sae, tmp_path / "sae", hook_name=HOOK, model_name="course_lm")
