@@ -146,7 +146,7 @@ def smoke(wheel: Path | None = None, notebooks: list[str] | None = None, keep: P
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "JUPYTER_PATH")}
         env.update(PIP_CONFIG_FILE=os.devnull, PIP_NO_INDEX="1", PIP_FIND_LINKS=str(WHEELHOUSE),
                    PIP_DISABLE_PIP_VERSION_CHECK="1", JUPYTER_PLATFORM_DIRS="1", OMP_NUM_THREADS="1",
-                   HOME=str(tmp), PIP_CONSTRAINT="")
+                   HOME=str(tmp), PIP_CONSTRAINT="", IPYTHONDIR=_learner_ipython(tmp))
         t0 = time.time()
         _run([sys.executable, "-m", "venv", str(venv)], env=env)
         py = venv / "bin" / "python"
@@ -191,6 +191,15 @@ def _notebook(rel: str, dst: Path) -> None:
     raise DistError(f"{rel} is not a generated notebook of this repository")
 
 
+def _learner_ipython(tmp: Path) -> str:
+    """A learner's IPython profile (not the website build's), offline under the test suite."""
+    startup = tmp / ".ipython" / "profile_default" / "startup"
+    startup.mkdir(parents=True, exist_ok=True)
+    if os.environ.get("COURSE_OFFLINE_GUARD") == "1":
+        (startup / "00-offline.py").write_text("from course_utils.offline import block_network\nblock_network()\n")
+    return str(tmp / ".ipython")
+
+
 def resolve_offline(wheel: Path, report: Path) -> list[str]:
     """What pip would install next to torch 2.13.0 (dry run, offline): torch must stay 2.13.0."""
     env = dict(os.environ, PIP_CONFIG_FILE=os.devnull, PIP_CONSTRAINT="")
@@ -226,7 +235,7 @@ def smoke_fast(wheel: Path, notebooks: list[str] | None = None) -> list[str]:
         _run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--target",
               str(fresh_site), str(wheel)], env=dict(os.environ, PIP_CONFIG_FILE=os.devnull))
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-        env.update(OMP_NUM_THREADS="1", JUPYTER_PLATFORM_DIRS="1")
+        env.update(OMP_NUM_THREADS="1", JUPYTER_PLATFORM_DIRS="1", IPYTHONDIR=_learner_ipython(tmp))
         where = _run([str(py), "-c", "import course_utils; print(course_utils.__file__)"], cwd=work, env=env)
         if not where.strip().startswith(str(fresh_site)):
             raise DistError(f"course_utils was imported from {where.strip()}, not from the installed wheel")

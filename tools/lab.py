@@ -36,6 +36,9 @@ def lab_command(port: int | None = None, open_browser: bool = True, extra: list[
         cmd += [f"--ServerApp.port={port}", "--ServerApp.port_retries=0"]
     if not open_browser:
         cmd.append("--no-browser")
+    # terminals: the user's shell, never a login shell (a login shell's /etc/profile resets PATH)
+    shell = os.environ.get("SHELL") or "/bin/sh"
+    cmd.append('--ServerApp.terminado_settings={"shell_command": ["%s"]}' % shell)
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
     return cmd + list(extra or [])
