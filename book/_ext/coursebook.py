@@ -176,6 +176,20 @@ def _plotly_where_needed(app: Sphinx, pagename: str, templatename: str, context:
         app.add_css_file("course-exercises.css")
 
 
+_REMOTE_IMG = re.compile(r"""<img\b[^>]*\bsrc=["']https?://[^"']*["'][^>]*>""", re.I)
+_ALT = re.compile(r"""\balt=["']([^"']*)["']""", re.I)
+
+
+def _no_remote_images(app: Sphinx, pagename: str, templatename: str, context: dict,
+                      doctree: object) -> None:
+    """Replace images fetched from the network (the Colab badge of the exercise notebooks) by their
+    alt text: the site renders offline, and a link keeps working without its picture."""
+    body = context.get("body", "")
+    if "<img" in body:
+        context["body"] = _REMOTE_IMG.sub(
+            lambda m: (_ALT.search(m.group(0)) or re.match("(.*)", "image")).group(1), body)
+
+
 def _mathjax_where_needed(app: Sphinx, pagename: str, templatename: str, context: dict,
                           doctree: object) -> None:
     """Drop MathJax (1.1 MB) and its configuration from pages without math (runs after the
@@ -205,6 +219,7 @@ def setup(app: Sphinx) -> dict[str, object]:
     app.add_css_file("course.css")  # code and output at a size where 88 columns fit
     app.connect("html-page-context", _plotly_where_needed, priority=50)
     app.connect("html-page-context", _mathjax_where_needed, priority=900)
+    app.connect("html-page-context", _no_remote_images, priority=40)
     # The widget manager resolves its icon fonts against require.js's baseUrl (by default the page's
     # folder). A global `require` defined before require.js loads is read as its configuration:
     # point baseUrl at the vendored copy, computed from the page's depth (works under any URL prefix).

@@ -151,7 +151,8 @@ sweep20 = tms.sparsity_sweep(
     n_feat=20, d_hidden=5, sparsity=S20, importance_decay=0.7,
     n_seeds=pick(cpu=1, gpu=4), steps=pick(cpu=2_000, gpu=10_000),
     batch_size=pick(cpu=512, gpu=1024), lr=pick(cpu=1e-2, gpu=1e-3), seed=0)
-print("features represented:", tms.n_represented(sweep20.W).tolist(), "at S =", S20)
+print("sparsity S:          ", S20)
+print("features represented:", tms.n_represented(sweep20.W).tolist())
 
 # %% tags=["hide-input"]
 fig = tms.plot_wtw(sweep20.W, [f"S = {s}" for s in S20])
