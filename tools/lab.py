@@ -11,6 +11,7 @@ terminal and in ``!`` cells are the ones that have the course installed.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ def lab_env(python: Path = Path(sys.executable)) -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([bin_dir, *[p for p in env.get("PATH", "").split(os.pathsep) if p != bin_dir]])
     env["VIRTUAL_ENV"] = str(Path(bin_dir).parent)
+    env["COURSE_VENV_BIN"] = bin_dir  # read by tools/lab_bashrc
     env.pop("PYTHONHOME", None)
     return env
 
@@ -36,9 +38,11 @@ def lab_command(port: int | None = None, open_browser: bool = True, extra: list[
         cmd += [f"--ServerApp.port={port}", "--ServerApp.port_retries=0"]
     if not open_browser:
         cmd.append("--no-browser")
-    # terminals: the user's shell, never a login shell (a login shell's /etc/profile resets PATH)
+    # terminals: never a login shell (/etc/profile resets PATH); bash reads the user's ~/.bashrc and then
+    # puts the venv first again (tools/lab_bashrc)
     shell = os.environ.get("SHELL") or "/bin/sh"
-    cmd.append('--ServerApp.terminado_settings={"shell_command": ["%s"]}' % shell)
+    argv = [shell, "--rcfile", str(ROOT / "tools" / "lab_bashrc")] if Path(shell).name == "bash" else [shell]
+    cmd.append("--ServerApp.terminado_settings=" + json.dumps({"shell_command": argv}))
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
     return cmd + list(extra or [])
