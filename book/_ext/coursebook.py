@@ -54,8 +54,14 @@ def _register_bibliography_style() -> None:
 
     class AuthorYearLabels(BaseLabelStyle):
         def format_labels(self, sorted_entries: Any) -> Any:
-            for entry in sorted_entries:
-                yield _author_year(entry)
+            labels = [_author_year(entry) for entry in sorted_entries]
+            counts = {label: labels.count(label) for label in labels}
+            seen: dict[str, int] = {}
+            for label in labels:  # the same authors and year twice: 2024a, 2024b
+                if counts[label] > 1:
+                    seen[label] = seen.get(label, 0) + 1
+                    label += "abcdefghijklmnopqrstuvwxyz"[seen[label] - 1]
+                yield label
 
     class CourseStyle(Unsrt):
         default_label_style = AuthorYearLabels
