@@ -65,8 +65,8 @@ print(f"{log['train_tokens']:,} training tokens; validation: "
 # %%
 cfg = model.cfg
 print(f"{cfg.n_layers} layers, d_model={cfg.d_model}, "
-      f"{cfg.n_heads} heads of d_head={cfg.d_head}, "
-      f"d_mlp={cfg.d_mlp}, context {cfg.n_ctx}, vocabulary {cfg.d_vocab}; "
+      f"{cfg.n_heads} heads of d_head={cfg.d_head}, d_mlp={cfg.d_mlp},")
+print(f"context {cfg.n_ctx}, vocabulary {cfg.d_vocab}; "
       f"{sum(p.numel() for p in model.parameters()):,} parameters")
 [name for name in model.hook_dict if name.startswith("blocks.0.")]
 
@@ -119,7 +119,8 @@ prompts = ["def get_name(self", "    def __init__(self", "    for i in range(",
            "from os import"]
 for prompt in prompts:
     completion = course_lm.complete(model, tokenizer, prompt, max_new_tokens=12)
-    print(repr(prompt), "->", repr(completion))
+    print(repr(prompt), "->")
+    print("   ", repr(completion))
 
 # %% [markdown]
 # ## Attention patterns
@@ -160,7 +161,8 @@ acts, data = course_lm.unit_activations(model, tokenizer, texts,
 labels = data["labels"]
 print(f"{acts.shape[0]:,} validation tokens, {acts.shape[1]} neurons, "
       f"{len(labels)} concepts")
-print({c: f"{v.mean():.1%}" for c, v in list(labels.items())[:8]})
+for c, v in list(labels.items())[:8]:  # share of tokens carrying each label
+    print(f"{c:>20}: {v.mean():.1%}")
 
 # %% [markdown]
 # ## What the residual stream encodes: linear probes

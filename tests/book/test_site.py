@@ -59,7 +59,7 @@ def _executed_plotly_outputs(site, doc: str) -> int:
     from jupyter_cache import get_cache
 
     source = ROOT / f"{doc}.ipynb"
-    if not source.exists():
+    if not source.exists() or doc.startswith("exercises/"):  # exercise sub-pages are not executed
         return 0
     _, nb = get_cache(site.build / ".jupyter_cache").merge_match_into_file(source)
     n = 0
