@@ -114,7 +114,7 @@ def page(server):
 
 
 def _open_and_run_all(page, server: str, name: str, timeout_s: float = 300, wait_done: bool = True) -> None:
-    page.goto(f"{server}/lab/tree/{name}?token={TOKEN}")
+    page.goto(f"{server}/lab/tree/{name}?reset&token={TOKEN}")  # reset: only this notebook open
     page.wait_for_function("() => window.jupyterapp && document.querySelector('.jp-Notebook .jp-Cell')",
                            timeout=90_000)
     page.wait_for_function("() => document.querySelector('.jp-Notebook-ExecutionIndicator') === null || "
