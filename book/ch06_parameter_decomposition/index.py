@@ -365,3 +365,6 @@ print(f"{'naive solution':30}{resid.naive_loss():.5f}")
 # * The course's APD does not yet reproduce the paper's 0.998 / 0.893 (open).
 # * On the residual MLP at CPU size, SPD's $W_\text{in}$ is not yet decomposed per feature
 #   (open), and a no-mixing control agrees with the 2026 critique of the model.
+#
+# **Next:** the exercise notebook (link in the box at the top) asks you to write the pieces of
+# parameter decomposition used on this page.
