@@ -265,12 +265,12 @@ def _cell_id(key: str, i: int) -> str:
 
 
 def chapter_number(chapter: str) -> str:
-    """'ch01_topic' -> '1'; appendices 'appA_topic' -> 'A'."""
-    m = re.match(r"(?:ch(\d+)|app([A-Z]))_", chapter)
+    """'ch01_topic' -> '1'; a chapter's second part 'ch04b_topic' -> '4b'; appendices 'appA_topic' -> 'A'."""
+    m = re.match(r"(?:ch(\d+)([b-z]?)|app([A-Z]))_", chapter)
     if not m:
-        raise SourceError(f"chapter folder names look like 'ch01_topic' (or 'appA_topic' for an appendix), "
-                          f"got {chapter!r}")
-    return str(int(m.group(1))) if m.group(1) else m.group(2)
+        raise SourceError(f"chapter folder names look like 'ch01_topic' (or 'ch04b_topic' for a second part, "
+                          f"'appA_topic' for an appendix), got {chapter!r}")
+    return str(int(m.group(1))) + m.group(2) if m.group(1) else m.group(3)
 
 
 def notebook_path(chapter: str) -> str:
