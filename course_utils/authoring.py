@@ -278,6 +278,21 @@ def notebook_path(chapter: str) -> str:
     return f"notebooks/{chapter}.ipynb"
 
 
+def colab_target(docname: str) -> str | None:
+    """The notebook that a website page's Colab launch button opens (repository-relative), or None.
+
+    A chapter page ``book/<chapter>/index`` opens its plain-Markdown notebook version
+    (:func:`notebook_path`, which reads well in Colab), not the MyST ``index.ipynb`` the site is
+    built from; an exercise sub-page ``exercises/<chapter>`` opens that exercise notebook."""
+    if not isinstance(docname, str):
+        raise TypeError(f"docname must be a Sphinx document name such as 'book/ch01_x/index', got {docname!r}")
+    m = re.fullmatch(r"book/((?:ch\d+[b-z]?|app[A-Z])_[A-Za-z0-9_]+)/index", docname)
+    if m:
+        return notebook_path(m.group(1))
+    m = re.fullmatch(r"exercises/((?:ch\d+[b-z]?|app[A-Z])_[A-Za-z0-9_]+)", docname)
+    return f"exercises/{m.group(1)}.ipynb" if m else None
+
+
 def _minutes(n: int) -> str:
     return f"{n // 60} h {n % 60:02d} min" if n >= 60 else f"{n} min"
 

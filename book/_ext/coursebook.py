@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from course_utils.authoring import chapter_dirs, colab_url, load_chapter_meta  # noqa: E402
+from course_utils.authoring import chapter_dirs, colab_target, colab_url, load_chapter_meta  # noqa: E402
 
 _ARXIV = re.compile(r"arXiv(?: preprint)?:?\s*(\d{4}\.\d{4,5})", re.I)
 
@@ -182,6 +182,27 @@ def _plotly_where_needed(app: Sphinx, pagename: str, templatename: str, context:
         app.add_css_file("course-exercises.css")
 
 
+def _colab_launch_opens_notebook_version(app: Sphinx, pagename: str, templatename: str, context: dict,
+                                         doctree: object) -> None:
+    """Point the theme's Colab launch button (built from ``launch_buttons`` at priority 501: the
+    page's source at the branch) at the notebook a learner should open: a chapter's plain-Markdown
+    notebook version or the exercise notebook, at the release tag (:func:`colab_target`). Pages
+    without one lose the Colab entry."""
+    target = colab_target(pagename)
+    for group in context.get("header_buttons", []):
+        if group.get("label") != "launch-buttons":
+            continue
+        buttons = group.get("buttons", [])
+        for button in list(buttons):
+            if button.get("text") == "Colab":
+                if target is None:
+                    buttons.remove(button)
+                else:
+                    button["url"] = colab_url(ROOT, target)
+    context["header_buttons"][:] = [g for g in context.get("header_buttons", [])
+                                    if g.get("label") != "launch-buttons" or g.get("buttons")]
+
+
 _REMOTE_IMG = re.compile(r"""<img\b[^>]*\bsrc=["']https?://[^"']*["'][^>]*>""", re.I)
 _ALT = re.compile(r"""\balt=["']([^"']*)["']""", re.I)
 
@@ -224,6 +245,7 @@ def setup(app: Sphinx) -> dict[str, object]:
     # the widget bundle only to pages whose notebook holds widget state.
     app.add_css_file("course.css")  # code and output at a size where 88 columns fit
     app.connect("html-page-context", _plotly_where_needed, priority=50)
+    app.connect("html-page-context", _colab_launch_opens_notebook_version, priority=502)
     app.connect("html-page-context", _mathjax_where_needed, priority=900)
     app.connect("html-page-context", _no_remote_images, priority=40)
     # The widget manager resolves its icon fonts against require.js's baseUrl (by default the page's

@@ -138,9 +138,16 @@ def test_chapter_headers_and_syllabus_come_from_metadata(site):
 
 
 def test_notebook_pages_have_colab_launch_and_ipynb_download(site):
+    """The Colab button opens the chapter's plain-Markdown notebook version at the release tag (the
+    page's own MyST ``index.ipynb`` reads badly in Colab); the download button still offers it."""
+    from course_utils.authoring import colab_url, notebook_path
+
     for d in _book_chapter_dirs():
         html = page_html(site, f"book/{d.name}/index")
-        assert "colab.research.google.com/github/" in html and f"book/{d.name}/index.ipynb" in html
+        launch = colab_url(ROOT, notebook_path(d.name))
+        assert launch in html, f"{d.name}: no Colab launch of {notebook_path(d.name)} at the release tag"
+        wrong = re.findall(r'colab\.research\.google\.com/github/[^"]*/book/[^"]*index\.ipynb', html)
+        assert not wrong, f"{d.name}: Colab links to the MyST source notebook: {wrong}"
         assert re.search(r'href="[^"]*\.ipynb"', html), f"{d.name}: no .ipynb download link"
 
 
