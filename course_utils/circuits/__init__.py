@@ -15,11 +15,25 @@ Transcoders (:mod:`.transcoders`): :class:`TopKTranscoder` / :class:`TopKTransco
 format (:mod:`.transcoder_io`): :func:`save_transcoder`, :func:`load_transcoder`,
 :func:`register_sae_lens_topk_transcoders`. Cross-layer transcoder (:mod:`.clt`):
 :class:`CrossLayerTranscoder` / :class:`CLTConfig`, :func:`train_clt`, :func:`save_clt`, :func:`load_clt`.
+Evaluation (:mod:`.transcoder_evals`): :func:`evaluate_replacement` (CE recovered, KL, FVU, L0 with MLP
+outputs replaced). Shipped models (:mod:`.course`): :data:`COURSE_TRANSCODERS`,
+:func:`load_course_transcoder`, :func:`shipped_transcoders`, :func:`transcoder_log`,
+:func:`comparison_table` / :func:`format_comparison` (transcoders vs SAEs at equal L0, from the logs).
 """
 
 from __future__ import annotations
 
 from course_utils.circuits.clt import CLTConfig, CrossLayerTranscoder, load_clt, save_clt, train_clt
+from course_utils.circuits.course import (
+    COURSE_TRANSCODERS,
+    CourseTranscoderError,
+    comparison_table,
+    format_comparison,
+    load_course_transcoder,
+)
+from course_utils.circuits.course import shipped_names as shipped_transcoders
+from course_utils.circuits.course import training_log as transcoder_log
+from course_utils.circuits.transcoder_evals import evaluate_replacement
 from course_utils.circuits.transcoder_io import load_transcoder, register_sae_lens_topk_transcoders, save_transcoder
 from course_utils.circuits.transcoders import (
     TRANSCODERS,
@@ -34,6 +48,8 @@ from course_utils.circuits.transcoders import (
 )
 
 __all__ = [
+    "COURSE_TRANSCODERS", "CourseTranscoderError", "comparison_table", "evaluate_replacement",
+    "format_comparison", "load_course_transcoder", "shipped_transcoders", "transcoder_log",
     "CLTConfig", "CrossLayerTranscoder", "JumpReLUTranscoder", "JumpReLUTranscoderConfig", "TRANSCODERS",
     "TopKTranscoder", "TopKTranscoderConfig", "Transcoder", "load_clt", "load_transcoder", "make_transcoder",
     "mlp_hooks", "register_sae_lens_topk_transcoders", "save_clt", "save_transcoder", "train_clt",
