@@ -258,3 +258,17 @@ def evaluate_sae(model: Any, sae: SAE, hook_name: str, tokens: torch.Tensor, bat
         explained_variance=ev.compute(), mse=ev.sum_err / ev.n, l0=l0_sum / n,
         dead_fraction=float((freq == 0).double().mean()), dense_fraction=float((freq > dense_threshold).double().mean()),
         n_tokens=n, firing_frequencies=freq.float())
+
+
+@torch.no_grad()
+def ce_loss_recovered(model: Any, sae: SAE, hook_name: str, tokens: torch.Tensor) -> float:
+    """CE loss recovered with the zero-ablation baseline, (CE_zero − CE_sae) / (CE_zero − CE_clean),
+    each CE the mean next-token loss over every predicted position of ``tokens: [batch, seq]``
+    (the reference of the chapter's first exercise; :func:`evaluate_sae` measures it with the rest)."""
+    tokens = _check_tokens(tokens)
+    _check_hook(model, hook_name)
+    clean = model(tokens, return_type="loss")
+    spliced = model.run_with_hooks(tokens, return_type="loss", fwd_hooks=[(hook_name, splice_hook(sae))])
+    zero = model.run_with_hooks(tokens, return_type="loss",
+                                fwd_hooks=[(hook_name, lambda act, hook: torch.zeros_like(act))])
+    return float((zero - spliced) / (zero - clean))

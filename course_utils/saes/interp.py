@@ -266,3 +266,24 @@ def score_course_sae(model: Any, tokenizer: Any, sae: SAE, hook_name: str, n_tok
     scores = score_units_at_hook(sae, data, recall_floor)
     return {"recall_floor": recall_floor, "fire_fraction": 0.5, "n_tokens": len(data.tokens),
             **{k: v.summary() for k, v in scores.items()}}
+
+
+def unit_score(acts: torch.Tensor, concepts: torch.Tensor, recall_floor: float = 0.5,
+               fire_fraction: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+    """One unit's score as :func:`monosemanticity` defines it, in torch: ``acts: [n_tokens]``,
+    ``concepts: bool [n_tokens, n_concepts]`` -> (score (0-d, acts' dtype), best concept (0-d long;
+    -1 when the unit never fires or no concept reaches the recall floor))."""
+    top = acts.max()
+    fires = (acts > fire_fraction * top) & (top > 0)  # [n]
+    c = concepts.to(acts.dtype)
+    n_fire = fires.sum()
+    tp = fires.to(acts.dtype) @ c  # [n_concepts]
+    prec = tp / n_fire.clamp_min(1)
+    rec = tp / c.sum(0).clamp_min(1)
+    base = c.mean(0)
+    corrected = (prec - base) / (1 - base).clamp_min(1e-12)
+    corrected = torch.where(rec >= recall_floor, corrected, torch.full_like(corrected, -torch.inf))
+    if n_fire == 0 or not torch.isfinite(corrected).any():
+        return acts.new_zeros(()), torch.tensor(-1, device=acts.device)
+    j = (corrected + 1e-6 * rec).argmax()
+    return corrected[j].clamp_min(0), j
