@@ -23,7 +23,7 @@ import plotly.graph_objects as go
 import torch
 
 from course_utils._validate import check_int, check_tensor
-from course_utils.plotting import COLORWAY, frames_figure, style
+from course_utils.plotting import COLORWAY, frames_figure, signed_heatmap, style
 
 NOISE_KINDS = ("none", "bernoulli", "uniform", "gaussian", "laplace")
 #: excess kurtosis E[ξ⁴]/σ⁴ − 3 of each noise distribution (0 for none)
@@ -528,8 +528,8 @@ def plot_noise_sparsity(result: dict[str, np.ndarray]) -> go.Figure:
 def plot_weights(W: np.ndarray | torch.Tensor, title: str = "W (features × neurons)") -> go.Figure:
     """Heatmap of one run's ``W: [n, m]``, red positive, blue negative."""
     W = np.asarray(W)
-    fig = go.Figure(go.Heatmap(z=W, zmin=-1.2, zmax=1.2, colorscale="RdBu", reversescale=True,
-                               colorbar=dict(title="w")))
+    fig = go.Figure(signed_heatmap(W, zmax=1.2, colorbar_title="weight",
+                                   hovertemplate="feature %{y}, neuron %{x}: %{z:.3f}<extra></extra>"))
     fig.update_xaxes(title="neuron")
     fig.update_yaxes(title="feature", autorange="reversed")
     return style(fig, title, height=360)

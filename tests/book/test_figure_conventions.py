@@ -27,6 +27,38 @@ def test_chapter_heatmaps_use_the_shared_convention():
         assert sum(bool(t.showscale) for t in heat) == 1  # one colour bar per figure
 
 
+def _chapter_heatmap_figures():
+    """Every figure of chapters 1 and 3 that draws signed values as a heatmap."""
+    import torch.nn as nn
+
+    from course_utils import incidental
+    from course_utils import polysemanticity as poly
+
+    g = torch.Generator().manual_seed(0)
+    M = torch.randn(4, 3, generator=g)
+    xy = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 1))
+    return {
+        "poly.circuit_figure": poly.circuit_figure(M, M.abs()),
+        "poly.feature_matrix_figure": poly.feature_matrix_figure(M, -M),
+        "poly.correlated_figure": poly.correlated_figure({"a": M, "b": M.T}),
+        "poly.xy_figure": poly.xy_figure(xy, n_grid=5),
+        "incidental.plot_weights": incidental.plot_weights(M.numpy()),
+    }
+
+
+def test_chapter_1_and_3_heatmaps_use_the_shared_convention():
+    reference = plotting.signed_heatmap([[1.0]]).colorscale
+    for name, fig in _chapter_heatmap_figures().items():
+        heat = [t for t in fig.data if t.type == "heatmap"]
+        assert heat, name
+        for t in heat:
+            assert t.colorscale == reference, f"{name}: its own colour scale, not plotting.SIGNED_COLORSCALE"
+            assert t.zmin == -t.zmax, f"{name}: not symmetric about zero (white must mean 0)"
+            assert "%{z:." in t.hovertemplate, f"{name}: unformatted hover numbers"
+        shown = [t for t in heat if t.showscale]
+        assert len(shown) == 1 and shown[0].colorbar.title.text, f"{name}: one titled colour bar"
+
+
 def test_readable_tokens_replace_byte_level_markers():
     assert plotting.readable_tokens(["Ġdef", "Ġ__", "init", "Ċ", "ĉĉx", "plain"]) == [
         "␣def", "␣__", "init", "↵", "⇥⇥x", "plain"]
