@@ -38,7 +38,7 @@ from typing import Any
 import torch
 
 from course_utils._validate import check_float, check_int
-from course_utils.circuits.replacement import LocalReplacement, build_replacement, frozen_forward
+from course_utils.circuits.replacement import LocalReplacement, build_replacement, source_gradients
 
 
 @dataclass
@@ -145,43 +145,51 @@ def build_graph(model: Any, transcoders: Sequence[Any], prompt: object, tokenize
     targets = [("feature", int(layer), int(p), int(f)) for layer, p, f in features.tolist()]
     targets += [("logit", -1, n - 1, int(t)) for t in logit_tokens.tolist()]
     rows = list(range(n_f)) + list(range(n_nodes - len(logit_tokens), n_nodes))
-    d_vocab = rep.logits.shape[-1]
-    for start in range(0, len(targets), batch_size):
-        chunk = targets[start:start + batch_size]
-        A[rows[start:start + len(chunk)]] = _rows(model, rep, chunk, features, d_vocab,
-                                                         len(logit_tokens))
+    W_U = model.W_U.detach()
+    W_U = W_U - W_U.mean(1, keepdim=True)  # mean-centred: a logit node explains logit − mean logit
+    start = 0
+    while start < len(targets):  # batches of targets of one kind and layer
+        stop = start + 1
+        while stop < len(targets) and stop - start < batch_size and targets[stop][:2] == targets[start][:2]:
+            stop += 1
+        chunk = targets[start:stop]
+        A[rows[start:stop]] = _rows(model, rep, chunk, features, W_U, len(logit_tokens))
+        start = stop
     return AttributionGraph(features, activations.float(), A, rep.tokens, logit_tokens, logit_probs,
                             len(tcs), rep)
 
 
 def _rows(model: Any, rep: LocalReplacement, chunk: list[tuple[str, int, int, int]],
-          features: torch.Tensor, d_vocab: int, n_logit_nodes: int) -> torch.Tensor:
-    """Edge rows ``[len(chunk), n_nodes]`` for a batch of targets, from one batched backward pass."""
+          features: torch.Tensor, W_U: torch.Tensor, n_logit_nodes: int) -> torch.Tensor:
+    """Edge rows ``[len(chunk), n_nodes]`` for a batch of targets, from one batched backward pass.
+    ``W_U`` ``[d_model, d_vocab]`` is the mean-centred unembedding."""
     tcs, n, B = rep.transcoders, rep.n_tokens, len(chunk)
     d = rep.embed.shape[-1]
-    deltas = [torch.zeros(B, n, d, requires_grad=True) for _ in range(len(tcs) + 1)]
-    with torch.enable_grad():
-        x_in, logits = frozen_forward(model, rep, batch=B, deltas=deltas)
-        objective = logits.new_zeros(())
-        inject = [torch.zeros(B, n, tc.cfg.d_in) for tc in tcs]
-        logit_dir = torch.zeros(B, d_vocab)
-        for b, (kind, layer, pos, idx) in enumerate(chunk):
-            if kind == "feature":
-                inject[layer][b, pos] = tcs[layer].W_enc[:, idx].detach()
-            else:  # mean-centred logit: d(logit_t − mean logit)
-                logit_dir[b] -= 1.0 / d_vocab
-                logit_dir[b, idx] += 1.0
-        for layer, x in enumerate(x_in):
-            objective = objective + (x * inject[layer]).sum()
-        objective = objective + (logits[:, -1] * logit_dir).sum()
-        grads = torch.autograd.grad(objective, deltas, allow_unused=True)
-    grads = [torch.zeros(B, n, d) if g is None else g for g in grads]
+    kinds = torch.tensor([c[0] == "feature" for c in chunk])
+    layer_t, pos_t, idx_t = (torch.tensor([c[i] for c in chunk]) for i in (1, 2, 3))
+    with torch.no_grad():
+        top = int(layer_t[0]) if bool(kinds[0]) else len(tcs)
+        if bool((kinds != kinds[0]).any()) or (bool(kinds[0]) and bool((layer_t != top).any())):
+            raise ValueError("a batch of targets must share one kind and layer")
+        rows = torch.arange(B)
+        if top < len(tcs):  # feature targets: the encoder column at the target's MLP input
+            g_x = torch.zeros(B, n, tcs[top].cfg.d_in)
+            g_x[rows, pos_t] = tcs[top].W_enc.detach()[:, idx_t].T
+            grads = source_gradients(model, rep, top, g_x_in=g_x)
+        else:  # logit targets: the mean-centred unembedding column at the last position
+            g_f = torch.zeros(B, n, d)
+            g_f[rows, n - 1] = W_U[:, idx_t].T
+            grads = source_gradients(model, rep, top, g_final=g_f)
     feat_cols = []
-    for layer, tc in enumerate(tcs):  # a_s · (g[b, pos_s] · W_dec[s])
+    for layer, tc in enumerate(tcs):  # a_s · (g[b, pos_s] · W_dec[s]), one matmul per position
         sel = features[features[:, 0] == layer]
-        g = grads[layer + 1][:, sel[:, 1]]  # [B, n_sel, d]
-        w = tc.W_dec.detach()[sel[:, 2]] * rep.acts[layer][sel[:, 1], sel[:, 2], None]
-        feat_cols.append((g * w).sum(-1))
+        cols = torch.zeros(B, len(sel))
+        W_dec = tc.W_dec.detach()
+        for p in (sel[:, 1].unique().tolist() if layer < top else []):  # later layers: no edges
+            j = (sel[:, 1] == p).nonzero()[:, 0]
+            f = sel[j, 2]
+            cols[:, j] = grads[layer + 1][:, p] @ (W_dec[f] * rep.acts[layer][p, f, None]).T
+        feat_cols.append(cols)
     err_cols = [(grads[layer + 1] * rep.errors[layer]).sum(-1) for layer in range(len(tcs))]  # [B, n]
     tok_cols = (grads[0] * rep.embed).sum(-1)  # [B, n]
     return torch.cat(feat_cols + err_cols + [tok_cols, tok_cols.new_zeros(B, n_logit_nodes)], 1)

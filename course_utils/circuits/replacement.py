@@ -21,7 +21,7 @@ The token node of a position carries the token *and* the positional embedding
 constants, not nodes.
 
 Public: :class:`LocalReplacement`, :func:`build_replacement`, :func:`frozen_forward`,
-:func:`freeze_hooks`, :func:`check_transcoders`, :func:`prompt_tokens`.
+:func:`source_gradients`, :func:`freeze_hooks`, :func:`check_transcoders`, :func:`prompt_tokens`.
 """
 
 from __future__ import annotations
@@ -233,3 +233,52 @@ def centred_logits(logits: torch.Tensor) -> torch.Tensor:
 def target_pre_acts(rep: LocalReplacement, x_in: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """The linear part of each transcoder's pre-activation, ``x_in[L] @ W_enc``: ``[..., n, d_sae]``."""
     return [x @ tc.W_enc for tc, x in zip(rep.transcoders, x_in)]
+
+
+# ------------------------------------------------------------------------------------------------
+# The backward pass of the frozen linear path, written out (fast: no query/key, no MLP, no full
+# unembedding, no layer above the targets)
+
+
+def _frozen_ln(x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """LayerNorm's normalisation with its denominator frozen: (x − mean x) / scale (no affine part)."""
+    return (x - x.mean(-1, keepdim=True)) / scale
+
+
+def _ln_back(g: torch.Tensor, scale: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
+    """The input gradient of a frozen LayerNorm y = (x − mean x) / scale (· w) for output gradient g."""
+    h = (g * w if w is not None else g) / scale
+    return h - h.mean(-1, keepdim=True)
+
+
+def source_gradients(model: Any, rep: LocalReplacement, top: int, g_x_in: torch.Tensor | None = None,
+                     g_final: torch.Tensor | None = None) -> list[torch.Tensor]:
+    """The backward pass of :func:`frozen_forward` written out (a vector-Jacobian product): gradients
+    ``[batch, n, d_model]`` at the embedding and at each MLP output (``n_layers + 1`` tensors) of
+    ``Σ g_x_in · x_in[top]`` (a batch of feature targets in layer ``top``) or, with ``top == n_layers``,
+    of ``Σ g_final · final`` (logit targets; ``final`` is the last LayerNorm's output, logits =
+    final @ W_U + b_U). Layers above ``top`` are never visited, which is what makes a graph's edges
+    cheap: a layer-0 target costs one attention layer."""
+    n_layers, scales = rep.n_layers, rep.scales
+    ref = g_x_in if g_x_in is not None else g_final
+    if ref is None or (top == n_layers) != (g_final is not None):
+        raise ValueError("give g_x_in for feature targets (top < n_layers) or g_final for logits")
+    grads = [torch.zeros_like(ref) for _ in range(n_layers + 1)]
+    g = _ln_back(g_final, scales["ln_final.hook_scale"][0], model.ln_final.w) if g_final is not None else None
+    for layer in range(min(top, n_layers - 1), -1, -1):
+        block, tc = model.blocks[layer], rep.transcoders[layer]
+        if layer == top:  # the targets' own layer: the gradient enters at the MLP input
+            g_x, g_rm = g_x_in, torch.zeros_like(ref)
+        else:  # resid_{L+1} = rm + mlp_out(x_in(rm)) + delta_{L+1}
+            grads[layer + 1] = g
+            g_x = g @ tc.W_skip.T if tc.W_skip is not None else None
+            g_rm = g
+        if g_x is not None:
+            g_rm = g_rm + _ln_back(g_x, scales[f"blocks.{layer}.ln2.hook_scale"][0])
+        # rm = resid + Σ_h P_h (ln1(resid) W_V[h] + b_V[h]) W_O[h] + b_O
+        g_z = torch.einsum("bqd,hed->bqhe", g_rm, block.attn.W_O)
+        g_v = torch.einsum("hqk,bqhe->bkhe", rep.patterns[layer][0], g_z)
+        g_a = torch.einsum("bkhe,hde->bkd", g_v, block.attn.W_V)
+        g = g_rm + _ln_back(g_a, scales[f"blocks.{layer}.ln1.hook_scale"][0], block.ln1.w)
+    grads[0] = g
+    return grads

@@ -107,3 +107,30 @@ def test_transcoders_that_do_not_fit_the_model() -> None:
         check_transcoders(model, tcs[0])
     with pytest.raises(TypeError, match="cfg.hook_name"):
         check_transcoders(model, [object(), object()])
+
+
+@pytest.mark.parametrize("top", [0, 1, 2])
+def test_written_out_backward_equals_autograd_through_the_hooked_model(top: int) -> None:
+    """source_gradients (the graph's fast backward) against autograd through frozen_forward (the
+    TransformerLens model with freezing hooks), for feature targets in each layer and for logits."""
+    from course_utils.circuits.replacement import source_gradients
+
+    model, tok = course_model()
+    rep = build_replacement(model, random_transcoders(), PROMPT, tok)
+    n, B = rep.n_tokens, 3
+    gen = torch.Generator().manual_seed(top)
+    deltas = [torch.zeros(B, n, 128, requires_grad=True) for _ in range(3)]
+    x_in, logits = frozen_forward(model, rep, batch=B, deltas=deltas)
+    if top < 2:
+        g_x = torch.randn(B, n, 128, generator=gen)
+        objective = (x_in[top] * g_x).sum()
+        mine = source_gradients(model, rep, top, g_x_in=g_x)
+    else:  # logits = final @ W_U + b_U: a gradient u on the logits is u @ W_U.T on the final output
+        u = torch.randn(B, n, model.cfg.d_vocab, generator=gen)
+        objective = (logits * u).sum()
+        mine = source_gradients(model, rep, top, g_final=u @ model.W_U.T.detach())
+    expected = torch.autograd.grad(objective, deltas, allow_unused=True)
+    for g_mine, g_ref in zip(mine, expected):
+        ref = torch.zeros_like(g_mine) if g_ref is None else g_ref
+        torch.testing.assert_close(g_mine, ref, atol=1e-4 * float(ref.abs().max()) + 1e-6, rtol=1e-3)
+    assert mine[0].abs().max() > 0
