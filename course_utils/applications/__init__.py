@@ -1,0 +1,52 @@
+"""Chapter 7: applications and open questions — steering, removing a spurious concept (SHIFT),
+polysemanticity as compression.
+
+Pages import from here::
+
+    from course_utils.applications import dose_response, run_shift, superposition_savings
+"""
+
+from course_utils.applications.compression import (
+    Savings,
+    matching_width,
+    monosemantic_loss,
+    spliced_loss,
+    superposition_savings,
+)
+from course_utils.applications.figures import plot_dose_response, plot_savings, plot_shift, plot_steering_cost
+from course_utils.applications.shift import (
+    Probe,
+    ShiftResult,
+    ablate_latents,
+    biased_and_balanced,
+    concept_precision,
+    fit_probe,
+    group_accuracy,
+    latent_attribution,
+    run_shift,
+    spurious_units,
+)
+from course_utils.applications.steering import (
+    add_hook,
+    best_latent,
+    clamp_hook,
+    concept_fraction,
+    concept_of_generated,
+    dose_response,
+    generate_ids,
+    latent_direction,
+    mean_difference_direction,
+    probe_direction,
+    prompt_windows,
+    steered_loss,
+    tolerant_labels,
+)
+
+__all__ = [
+    "Probe", "Savings", "ShiftResult", "ablate_latents", "add_hook", "best_latent", "biased_and_balanced",
+    "clamp_hook", "concept_fraction", "concept_of_generated", "concept_precision", "dose_response",
+    "fit_probe", "generate_ids", "group_accuracy", "latent_attribution", "latent_direction",
+    "matching_width", "mean_difference_direction", "monosemantic_loss", "plot_dose_response",
+    "plot_savings", "plot_shift", "plot_steering_cost", "probe_direction", "prompt_windows", "run_shift",
+    "spliced_loss", "spurious_units", "steered_loss", "superposition_savings", "tolerant_labels",
+]

@@ -1,0 +1,71 @@
+"""Chapter 7 figures: pure functions from measured numbers to plotly figures."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from course_utils.plotting import style
+
+
+def plot_dose_response(strengths: Sequence[float], fractions: Mapping[str, Sequence[float]], concept: str,
+                       baseline: float | None = None) -> go.Figure:
+    """Fraction of generated tokens in ``concept`` (y) against steering strength (x), one line per
+    direction."""
+    fig = go.Figure()
+    for name, ys in fractions.items():
+        fig.add_scatter(x=list(strengths), y=list(ys), mode="lines+markers", name=name)
+    if baseline is not None:
+        fig.add_hline(y=baseline, line_dash="dot", annotation_text="unsteered")
+    fig.update_xaxes(title="steering strength (norm of the added vector)")
+    fig.update_yaxes(title=f"generated tokens {concept.replace('_', ' ')}", range=[0, 1])
+    return style(fig, title=f"Dose-response: steering towards '{concept}'")
+
+
+def plot_steering_cost(strengths: Sequence[float], losses: Mapping[str, Sequence[float]], clean: float
+                       ) -> go.Figure:
+    """Held-out next-token loss (y) against strength (x) while steering, one line per direction."""
+    fig = go.Figure()
+    for name, ys in losses.items():
+        fig.add_scatter(x=list(strengths), y=list(ys), mode="lines+markers", name=name)
+    fig.add_hline(y=clean, line_dash="dot", annotation_text="clean")
+    fig.update_xaxes(title="steering strength (norm of the added vector)")
+    fig.update_yaxes(title="held-out loss (nats / token)")
+    return style(fig, title="What steering costs: loss on held-out code")
+
+
+def plot_shift(results: Mapping[str, Mapping[str, float]], metrics: Sequence[str] = ("intended", "spurious",
+                                                                                      "worst_group")
+               ) -> go.Figure:
+    """Grouped bars: accuracy per metric (x) for each condition (probe, SHIFT, ...)."""
+    fig = go.Figure()
+    for name, acc in results.items():
+        fig.add_bar(x=[m.replace("_", " ") for m in metrics], y=[acc[m] for m in metrics], name=name,
+                    text=[f"{acc[m]:.2f}" for m in metrics], textposition="outside")
+    fig.add_hline(y=0.5, line_dash="dot", annotation_text="chance")
+    fig.update_xaxes(title="accuracy on")
+    fig.update_yaxes(title="accuracy (balanced test set)", range=[0, 1.1])
+    fig.update_layout(barmode="group")
+    return style(fig, title="Removing a spurious concept from a probe")
+
+
+def plot_savings(savings: Any) -> go.Figure:
+    """Superposed width vs matching monosemantic width (left axis) and interference cost (right axis)
+    across sparsity."""
+    x = [f"{s:g}" for s in savings.sparsity]
+    fig = go.Figure()
+    fig.add_scatter(x=x, y=[savings.d_hidden] * len(x), name="superposed model (d_hidden)", mode="lines")
+    fig.add_scatter(x=x, y=savings.matching_width, name="monosemantic width matching its loss",
+                    mode="lines+markers")
+    fig.add_scatter(x=x, y=savings.represented, name="features the superposed model represents",
+                    mode="lines+markers", line_dash="dash")
+    fig.add_bar(x=x, y=np.array(savings.interference_cost) * 1e3, name="interference cost (x1e-3, right axis)",
+                yaxis="y2", opacity=0.35)
+    fig.update_layout(yaxis2=dict(title="interference cost (x1e-3)", overlaying="y", side="right"),
+                      legend=dict(orientation="h", y=-0.3))
+    fig.update_xaxes(title="sparsity S (x is 0 with probability S)")
+    fig.update_yaxes(title="hidden dimensions")
+    return style(fig, title="Dimensions superposition saves, and what it costs", height=480)

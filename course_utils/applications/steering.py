@@ -1,0 +1,266 @@
+"""Steering the course model along a direction, measured with ground-truth labels of what it writes.
+
+Activation steering (Turner et al., 2023, "Activation addition"; Templeton et al., 2024, "Scaling
+monosemanticity", feature clamping) edits one hook during generation:
+
+* **add**: ``x <- x + s * u`` at every position, ``u`` a unit direction ``[d_model]`` and ``s`` the
+  strength (the same norm for every direction compared);
+* **clamp** (an SAE latent ``i``): ``x <- x + (c - f_i(x)) * W_dec[i]``, which sets the latent to ``c``
+  and keeps the SAE's error term ``x - x_hat`` untouched.
+
+The effect is read off the generated text by the course's labeller: the fraction of generated tokens
+inside a comment (or a string) against the unsteered baseline, over a grid of strengths (a
+dose-response curve), for an SAE decoder direction, a linear-probe direction, a difference of class
+means and random directions of the same norm. The cost is the next-token loss on held-out text with
+the edit applied at every position.
+
+Generated code need not parse, and :func:`course_utils.labels.char_labels` needs parsable source, so
+:func:`tolerant_labels` reads the two lexical concepts (``in_comment``, ``in_string``) from Python's
+tokenizer alone, which keeps going on broken code; on parsable text it agrees with the labeller.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import tokenize
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from course_utils.labels import CharLabels, align_to_tokens
+
+LEXICAL = ("in_comment", "in_string")
+Hook = Callable[[torch.Tensor, Any], torch.Tensor]
+
+
+def check_strength(strength: object, name: str = "strength") -> float:
+    """A finite real strength (TypeError / ValueError otherwise)."""
+    if isinstance(strength, bool) or not isinstance(strength, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a real number, got {type(strength).__name__}")
+    if not math.isfinite(float(strength)):
+        raise ValueError(f"{name} must be finite, got {strength}")
+    return float(strength)
+
+
+def check_latent(sae: Any, latent: object) -> int:
+    """A latent id of ``sae`` (0 <= id < d_sae)."""
+    d_sae = sae.W_dec.shape[0]
+    if isinstance(latent, bool) or not isinstance(latent, (int, np.integer)):
+        raise TypeError(f"latent must be an int id in [0, {d_sae}), got {type(latent).__name__}")
+    if not 0 <= int(latent) < d_sae:
+        raise ValueError(f"unknown latent id {latent}: this SAE has latents 0 .. {d_sae - 1}")
+    return int(latent)
+
+
+def check_direction(direction: object, d_model: int | None = None) -> torch.Tensor:
+    """A finite 1-d direction ``[d_model]`` with non-zero norm."""
+    if not isinstance(direction, torch.Tensor):
+        raise TypeError(f"direction must be a torch.Tensor [d_model], got {type(direction).__name__}")
+    if direction.ndim != 1 or (d_model is not None and direction.shape[0] != d_model):
+        want = f"[{d_model}]" if d_model is not None else "[d_model]"
+        raise ValueError(f"direction must have shape {want}, got {list(direction.shape)}")
+    if not torch.isfinite(direction).all() or float(direction.norm()) == 0:
+        raise ValueError("direction must be finite and non-zero")
+    return direction
+
+
+def unit(v: torch.Tensor) -> torch.Tensor:
+    """``v / ||v||`` (float32)."""
+    v = check_direction(v).float()
+    return v / v.norm()
+
+
+def latent_direction(sae: Any, latent: int) -> torch.Tensor:
+    """The unit decoder direction ``W_dec[latent] / ||W_dec[latent]||``: ``[d_in]``."""
+    return unit(sae.W_dec[check_latent(sae, latent)].detach())
+
+
+def add_hook(direction: torch.Tensor, strength: float) -> Hook:
+    """A TransformerLens hook that returns ``act + strength * direction`` (every position; out of
+    place, so the cached activation is not modified)."""
+    direction = check_direction(direction)
+    s = check_strength(strength)
+
+    def hook(act: torch.Tensor, hook: Any = None) -> torch.Tensor:
+        return act + s * direction.to(act.device, act.dtype)
+
+    return hook
+
+
+def clamp_hook(sae: Any, latent: int, value: float) -> Hook:
+    """A hook that sets SAE latent ``latent`` to ``value`` at every position and keeps the SAE error:
+    ``act + (value - f_latent(act)) * W_dec[latent]``."""
+    i = check_latent(sae, latent)
+    c = check_strength(value, "value")
+
+    def hook(act: torch.Tensor, hook: Any = None) -> torch.Tensor:
+        with torch.no_grad():
+            f = sae.encode(act.to(sae.W_dec.dtype))[..., i]  # [batch, pos]
+        return act + ((c - f)[..., None] * sae.W_dec[i].detach()).to(act.dtype)
+
+    return hook
+
+
+@torch.no_grad()
+def generate_ids(model: Any, prompts: torch.Tensor, max_new_tokens: int,
+                 fwd_hooks: Sequence[tuple[str, Hook]] = ()) -> torch.Tensor:
+    """Greedy continuations ``[batch, max_new_tokens]`` of equal-length prompts ``[batch, pos]`` with
+    ``fwd_hooks`` applied at every forward pass (deterministic)."""
+    if not isinstance(prompts, torch.Tensor) or prompts.ndim != 2 or prompts.dtype != torch.long:
+        raise ValueError("prompts must be a long tensor [batch, pos] of token ids")
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be positive, got {max_new_tokens}")
+    for name, _ in fwd_hooks:
+        if name not in model.hook_dict:
+            raise ValueError(f"unknown hook name {name!r}; e.g. 'blocks.1.hook_resid_pre'")
+    n_ctx = model.cfg.n_ctx
+    ids = prompts
+    with model.hooks(fwd_hooks=list(fwd_hooks)):
+        for _ in range(max_new_tokens):
+            nxt = model(ids[:, -n_ctx:])[:, -1].argmax(-1)  # [batch]
+            ids = torch.cat([ids, nxt[:, None]], 1)
+    return ids[:, prompts.shape[1]:]
+
+
+def tolerant_labels(text: str) -> CharLabels:
+    """Per-character ``in_comment`` / ``in_string`` of possibly broken Python, from ``tokenize`` only
+    (the other concepts are left empty). An unterminated string runs to the end of its line (or of
+    the text, for a triple-quoted one), as an editor would colour it."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    n = len(text)
+    starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+
+    def off(pos: tuple[int, int]) -> int:
+        line, col = pos
+        return min(starts[line - 1] + col, n) if line - 1 < len(starts) else n
+
+    in_string, in_comment = np.zeros(n, bool), np.zeros(n, bool)
+    string_types = {tokenize.STRING} | {getattr(tokenize, k) for k in ("FSTRING_START", "FSTRING_MIDDLE",
+                                                                        "FSTRING_END") if hasattr(tokenize, k)}
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            a, b = off(tok.start), off(tok.end)
+            if tok.type in string_types:
+                in_string[a:b] = True
+            elif tok.type == tokenize.COMMENT:
+                in_comment[a:b] = True
+            elif tok.type == tokenize.ERRORTOKEN and tok.string in ("'", '"'):
+                end = text.find("\n", a)
+                in_string[a:n if end < 0 else end] = True
+    except tokenize.TokenError as err:  # EOF inside a multi-line string or statement
+        if "string" in str(err.args[0]) and len(err.args) > 1:
+            in_string[off(err.args[1]):] = True
+    except (IndentationError, SyntaxError):
+        pass
+    z8, z16 = np.zeros(n, np.int8), np.zeros(n, np.int16)
+    return CharLabels(text, z8, in_string, np.zeros(n, bool), in_comment, z16, z16.copy(), z8.copy())
+
+
+def token_spans(tokenizer: Any, ids: Sequence[int]) -> tuple[str, list[tuple[int, int]]]:
+    """The decoded text of ``ids`` and each token's character span in it."""
+    ends = [len(tokenizer.decode(list(ids[:k + 1]))) for k in range(len(ids))]
+    return tokenizer.decode(list(ids)), list(zip([0] + ends[:-1], ends))
+
+
+def concept_of_generated(tokenizer: Any, prompt: Sequence[int], generated: Sequence[int],
+                         concept: str) -> np.ndarray:
+    """Bool ``[len(generated)]``: which generated tokens lie in ``concept`` (``in_comment`` or
+    ``in_string``), labelled in the context of the prompt."""
+    if concept not in LEXICAL:
+        raise ValueError(f"concept must be one of {LEXICAL} (labels of text that need not parse), got {concept!r}")
+    ids = list(prompt) + list(generated)
+    text, spans = token_spans(tokenizer, ids)
+    return align_to_tokens(tolerant_labels(text), spans[len(prompt):], concept)
+
+
+def concept_fraction(tokenizer: Any, prompts: torch.Tensor, generated: torch.Tensor, concept: str) -> float:
+    """Fraction of all generated tokens (``generated: [batch, new]``) that lie in ``concept``."""
+    if generated.shape[0] != prompts.shape[0]:
+        raise ValueError(f"generated has {generated.shape[0]} rows but there are {prompts.shape[0]} prompts")
+    hits = [concept_of_generated(tokenizer, p.tolist(), g.tolist(), concept) for p, g in zip(prompts, generated)]
+    return float(np.concatenate(hits).mean())
+
+
+def dose_response(model: Any, tokenizer: Any, prompts: torch.Tensor, hook_name: str, direction: torch.Tensor,
+                  strengths: Sequence[float], concept: str = "in_comment", max_new_tokens: int = 24
+                  ) -> np.ndarray:
+    """Fraction of generated tokens in ``concept`` when ``strength * direction`` is added at
+    ``hook_name``, one entry per strength: ``[n_strengths]``."""
+    direction = check_direction(direction, model.cfg.d_model)
+    out = []
+    for s in strengths:
+        gen = generate_ids(model, prompts, max_new_tokens, [(hook_name, add_hook(direction, s))])
+        out.append(concept_fraction(tokenizer, prompts, gen, concept))
+    return np.array(out)
+
+
+@torch.no_grad()
+def steered_loss(model: Any, windows: torch.Tensor, fwd_hooks: Sequence[tuple[str, Hook]] = ()) -> float:
+    """Mean next-token loss (nats) on ``windows: [n, pos]`` with ``fwd_hooks`` applied."""
+    with model.hooks(fwd_hooks=list(fwd_hooks)):
+        return float(model(windows, return_type="loss"))
+
+
+def mean_difference_direction(acts: torch.Tensor, labels: np.ndarray) -> torch.Tensor:
+    """Unit ``mean(acts | concept) - mean(acts | not concept)``: ``[d]``."""
+    y = _check_labels(acts, labels)
+    return unit(acts[y].mean(0) - acts[~y].mean(0))
+
+
+def probe_direction(acts: torch.Tensor, labels: np.ndarray, C: float = 1.0) -> torch.Tensor:
+    """Unit weight vector (in activation coordinates) of a logistic-regression probe for the concept."""
+    from sklearn.linear_model import LogisticRegression
+
+    y = _check_labels(acts, labels)
+    X = acts.double().numpy()
+    mu, sd = X.mean(0), X.std(0) + 1e-6
+    clf = LogisticRegression(C=C, max_iter=2000).fit((X - mu) / sd, y)
+    return unit(torch.tensor(clf.coef_[0] / sd, dtype=torch.float32))
+
+
+def _check_labels(acts: torch.Tensor, labels: np.ndarray) -> torch.Tensor:
+    if not isinstance(acts, torch.Tensor) or acts.ndim != 2:
+        raise ValueError("acts must be a tensor [n_tokens, d]")
+    y = np.asarray(labels)
+    if y.shape != (acts.shape[0],):
+        raise ValueError(f"labels have shape {y.shape} but acts has {acts.shape[0]} rows: one label per token")
+    y = torch.as_tensor(y.astype(bool))
+    if y.all() or not y.any():
+        raise ValueError("labels must contain both classes")
+    return y
+
+
+def best_latent(latent_acts: np.ndarray, labels: np.ndarray, min_precision: float = 0.9) -> int:
+    """The latent with the highest F1 for the concept among those whose precision (fires on more than
+    half its maximum only where the concept holds) is at least ``min_precision``."""
+    from course_utils.labels import score_units
+
+    s = score_units(latent_acts, {"c": np.asarray(labels, bool)})
+    f1 = np.where(s["precision"][:, 0] >= min_precision, s["f1"][:, 0], -1.0)
+    return int(np.argmax(f1))
+
+
+def prompt_windows(tokenizer: Any, texts: Sequence[str], n_prompts: int, length: int = 48, seed: int = 0
+                   ) -> torch.Tensor:
+    """``[n_prompts, length]`` token ids: each the first ``length`` tokens of a text from a random
+    line start of a random text (seeded), so that labels of prompt + continuation start in a known
+    state (outside any string or comment)."""
+    g = torch.Generator().manual_seed(seed)
+    out: list[list[int]] = []
+    order = torch.randperm(len(texts), generator=g).tolist()
+    for i in order:
+        lines = texts[i].splitlines(keepends=True)
+        starts = [k for k, ln in enumerate(lines) if ln.strip() and not ln.startswith((" ", "\t", "#", '"', "'"))]
+        if not starts:
+            continue
+        k = starts[int(torch.randint(len(starts), (1,), generator=g))]
+        ids = tokenizer.encode("".join(lines[k:])).ids
+        if len(ids) >= length:
+            out.append(ids[:length])
+        if len(out) == n_prompts:
+            return torch.tensor(out)
+    raise ValueError(f"only {len(out)} of the texts give a {length}-token prompt; pass more texts")
