@@ -3,6 +3,9 @@
 Pages import from here::
 
     from course_utils.decomposition import train_tms_target, train_spd, SPDConfig, mmcs_ml2r
+
+Submodules: ``apd`` (APD), ``compare`` (SAE vs SPD on the same toy model), ``configs`` (run sizes),
+``figures``, ``shipped`` (the residual-MLP decomposition shipped with the course).
 """
 
 from course_utils.decomposition.metrics import ci_l0, column_cosines, mmcs_ml2r, n_alive, subcomponent_norms

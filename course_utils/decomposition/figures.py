@@ -106,3 +106,30 @@ def plot_neuron_contributions(target: torch.Tensor, sub: torch.Tensor,
                              name="y = x"))
     fig.update_layout(xaxis_title="target contribution", yaxis_title="subcomponent contribution")
     return style(fig, title, height=380)
+
+
+def plot_unit_activity(panels: Mapping[str, tuple[torch.Tensor, torch.Tensor]], row_labels: Sequence[str],
+                       title: str = "Which units each input uses", height: int = 420) -> go.Figure:
+    """Side-by-side heatmaps of how strongly each unit is used on each probe input. panels[name] =
+    (activity: [n_inputs, n_units] ≥ 0, unit_features: [n_units], the feature each unit stands for);
+    each panel is scaled to its own maximum (SAE activations and causal importances have different
+    units), its columns sorted by feature and labelled "c → x_j"."""
+    names = list(panels)
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.06)
+    for k, name in enumerate(names):
+        act, feats = panels[name]
+        act = act.detach().cpu().clamp_min(0)
+        if act.shape[0] != len(row_labels) or act.shape[1] != feats.shape[0]:
+            raise ValueError(f"panel {name!r}: activity {list(act.shape)} does not fit {len(row_labels)} "
+                             f"inputs and {feats.shape[0]} units")
+        order = sorted(range(act.shape[1]), key=lambda c: int(feats[c]))
+        z = act[:, order] / act.max().clamp_min(1e-12)
+        fig.add_trace(go.Heatmap(z=z.tolist(), x=[f"c{c}→x{int(feats[c])}" for c in order], y=list(row_labels),
+                                 zmin=0, zmax=1, colorscale="Blues", showscale=k == len(names) - 1,
+                                 colorbar=dict(title=dict(text="use (÷ max)")),
+                                 hovertemplate="input %{y}, unit %{x}: %{z:.2f}<extra></extra>"),
+                      row=1, col=k + 1)
+        fig.update_xaxes(title_text="unit → feature it stands for", row=1, col=k + 1)
+        fig.update_yaxes(title_text="features present (0.75 each)" if k == 0 else None, row=1, col=k + 1,
+                         autorange="reversed", showticklabels=k == 0)
+    return style(fig, title, height=height)
