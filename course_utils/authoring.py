@@ -19,7 +19,9 @@ Sources are Python files in the *percent* format, one cell per ``# %%`` header::
 Header attributes (JSON values): ``tags=[...]`` (cell tags), ``exercise="name"`` (a cell holding one
 ``### BEGIN SOLUTION`` / ``### END SOLUTION`` region; exercises get a stub raising
 ``NotImplementedError`` naming the exercise), ``check="name"`` (the cell that checks it; the grader
-reads it), ``only="exercises"`` or ``only="solutions"`` (a cell that appears in one output only).
+reads it), ``only="exercises"`` or ``only="solutions"`` (a cell that appears in one output only),
+``figure="name"`` on a page's markdown cell (the numbered caption of the figure shown by the cell
+before it, referred to as ``{fig}`name```; :mod:`course_utils.captions`).
 
 Per chapter folder ``book/<chapter>/``:
 
@@ -46,14 +48,14 @@ import jupytext
 import nbformat
 import yaml
 
-from course_utils import launch, mystmd
+from course_utils import captions, launch, mystmd
 from course_utils.launch import release
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 _HEADER = re.compile(r"^# %%(?P<rest>.*)$")
 _ATTR = re.compile(r'\s*(?P<key>[A-Za-z_][A-Za-z0-9_-]*)=(?P<val>"(?:[^"\\]|\\.)*"|\[[^\]]*\]|\S+)')
-_KNOWN_ATTRS = {"tags", "exercise", "check", "only"}
+_KNOWN_ATTRS = {"tags", "exercise", "check", "only", "figure"}
 
 Kind = Literal["page", "notebook", "exercises", "solutions"]
 
@@ -194,6 +196,9 @@ def _validate(path: Path, cell: SourceCell) -> None:
     tags = cell.attrs.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise SourceError(f"{where}: tags must be a JSON list of strings")
+    if "figure" in cell.attrs and (cell.cell_type != "markdown" or not isinstance(cell.attrs["figure"], str)):
+        raise SourceError(f"{where}: figure=\"name\" marks the markdown cell that captions the figure "
+                          "shown by the cell before it (not the code cell)")
     only = cell.attrs.get("only")
     if only is not None and only not in ("exercises", "solutions"):
         raise SourceError(f"{where}: only= must be 'exercises' or 'solutions', got {only!r}")
@@ -358,6 +363,7 @@ def render(path: Path, kind: Kind, root: Path) -> nbformat.NotebookNode:
     if kind in ("page", "notebook") and any("exercise" in c.attrs or "check" in c.attrs for c in cells):
         raise SourceError(f"{path}: pages hold no exercises; put them in exercises.py")
     bib = mystmd.load_bib(root) if kind != "page" else {}
+    figures = _figure_numbers(path, cells, kind, number)
     nb = nbformat.v4.new_notebook()
     nb.metadata = {
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
@@ -371,12 +377,19 @@ def render(path: Path, kind: Kind, root: Path) -> nbformat.NotebookNode:
             continue
         meta_course: dict[str, Any] = {}
         if cell.cell_type == "markdown":
-            text = "\n".join(cell.lines)
+            try:
+                text = captions.resolve_references("\n".join(cell.lines), figures, chapter)
+            except captions.CaptionError as err:
+                raise SourceError(f"{_where(path, cell)}: {err}") from None
             if kind != "page":
                 try:
                     text = mystmd.to_plain_markdown(text, bib)
                 except mystmd.MystError as err:
                     raise SourceError(f"{_where(path, cell)}: {err}") from None
+            if "figure" in cell.attrs:
+                name = cell.attrs["figure"]
+                text = captions.caption_markdown(text, figures[name], captions.label(chapter, name), kind == "page")
+                meta_course = {"figure": name, "number": figures[name], "role": "caption"}
             nb_cell = nbformat.v4.new_markdown_cell(text)
         else:
             lines = cell.lines
@@ -400,6 +413,22 @@ def render(path: Path, kind: Kind, root: Path) -> nbformat.NotebookNode:
         c.id = _cell_id(f"{chapter}/{kind}", i)
     nb.cells = out
     return nb
+
+
+def _figure_numbers(path: Path, cells: list[SourceCell], kind: Kind, number: str) -> dict[str, str]:
+    """Number a page's captions (:mod:`course_utils.captions`); each must follow a code cell."""
+    named = [(i, c) for i, c in enumerate(cells) if "figure" in c.attrs]
+    if named and kind not in ("page", "notebook"):
+        raise SourceError(f"{_where(path, named[0][1])}: figure captions are numbered on chapter pages "
+                          "(index.py), not in exercise notebooks")
+    for i, c in named:
+        if i == 0 or cells[i - 1].cell_type != "code" or cells[i - 1].attrs.get("only") is not None:
+            raise SourceError(f"{_where(path, c)}: a caption (figure=) must come right after the code cell "
+                              "that shows its figure")
+    try:
+        return captions.number_figures([c.attrs["figure"] for _, c in named], number)
+    except captions.CaptionError as err:
+        raise SourceError(f"{path}: {err}") from None
 
 
 def dumps(nb: nbformat.NotebookNode) -> str:
@@ -428,6 +457,9 @@ def load_chapter_meta(chapter_dir: Path) -> dict[str, Any]:
             bad = next(item for item in meta[key] if not isinstance(item, str))
             raise SourceError(f"{path}: every item of {key!r} must be a string; {bad!r} is not (quote items "
                               "that contain ': ')")
+    if not isinstance(meta.setdefault("figure_captions", False), bool):
+        raise SourceError(f"{path}: figure_captions must be true or false (true: every figure on the page "
+                          f"has a numbered caption), got {meta['figure_captions']!r}")
     meta["chapter"] = Path(chapter_dir).name
     meta["number"] = chapter_number(meta["chapter"])
     ex = Path(chapter_dir) / "exercises.py"

@@ -81,6 +81,10 @@ print(f"context {cfg.n_ctx}, vocabulary {cfg.d_vocab}; "
 # %% tags=["hide-input"]
 course_lm.plot_training(log)
 
+# %% [markdown] figure="training-curve"
+# Training loss (per batch) and validation loss of the course model, with the unigram and bigram
+# baselines measured on the same validation text.
+
 # %% [markdown]
 # The first course model saw 8.2 million tokens drawn from 2.3 million distinct ones and memorised:
 # its loss on training text was far below its validation loss. The table sets the two models side by
@@ -181,6 +185,10 @@ shown = list(log["probe"]["f1"]["blocks.1.hook_resid_post"])
 probes.plot_probe_report({"first model": old["probe"], "this model": log["probe"]},
                          shown)
 
+# %% [markdown] figure="probe-report"
+# Linear-probe F1 for each labelled concept (rows) at each hook point (columns), for the first
+# course model (left) and this one (right).
+
 # %% tags=["hide-input"]
 last = "blocks.1.hook_resid_post"
 print(f"probe F1 at {last}:    first model   this model")
@@ -190,7 +198,7 @@ for c in ["in_string", "in_docstring", "in_comment", "stmt:def", "bracket>=1",
     print(f"  {c:<14} {a:>28.2f} {b:>12.2f}")
 
 # %% [markdown]
-# Read the heat maps from left to right. At the embeddings only the token itself is known and the
+# Read the heat maps of {fig}`probe-report` from left to right. At the embeddings only the token itself is known and the
 # probes do poorly; each attention layer lifts every concept, and the second layer's attention output
 # (`blocks.1.hook_attn_out`) is where most of them read best, near 0.8 for the string, docstring and
 # comment concepts in both models. The residual stream right after it (`blocks.1.hook_resid_mid`)
@@ -219,6 +227,10 @@ best = f1.max(1)
 print(f"median best F1 over the {len(best)} neurons: {np.median(best):.2f}; "
       f"neurons with best F1 above 0.8: {(best > 0.8).sum()}")
 course_lm.plot_best_f1(f1, concepts, "Layer-0 MLP neurons against known concepts")
+
+# %% [markdown] figure="neuron-best-f1"
+# Each layer-0 MLP neuron's best F1 over the labelled concepts (left) and which concept gives it
+# (right).
 
 # %% [markdown]
 # No neuron is a clean match for any labelled concept: the best F1 of any neuron stays far below 1.

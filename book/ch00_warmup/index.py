@@ -46,6 +46,10 @@ fig.update_layout(xaxis_title="neuron", yaxis_title="neuron",
 style(fig, title="Cosine similarity between the 16 hidden neurons' input weights",
       height=430)
 
+# %% [markdown] figure="cosine-matrix"
+# Cosine similarity between the input-weight rows of the 16 hidden neurons, $\hat W \hat W^\top$
+# (red positive, blue negative, white zero). The diagonal is 1 by definition.
+
 # %% [markdown]
 # ## Top-activating examples and class profiles
 #
@@ -69,6 +73,10 @@ for neuron in range(6):
         f"<p><b>Top-10 example classes:</b> {classes}</p>"
         f"<p><b>Mean activation per class:</b> {per_class}</p>")
 html_tabs(pages)
+
+# %% [markdown] figure="neuron-tabs"
+# The first six hidden neurons, one tab each: the classes of a neuron's ten top-activating examples
+# and its mean activation on each of the four classes. The tabs switch without a kernel.
 
 # %% [markdown]
 # ## Reading activations with a hook

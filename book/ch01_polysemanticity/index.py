@@ -75,6 +75,11 @@ for name, D in zip(["female", "royal", "child"], dirs):
 # %% tags=["hide-input"]
 poly.embedding_figure(E)
 
+# %% [markdown] figure="word-embeddings"
+# The eight trained 3-dimensional word vectors, projected on their top two principal components. The
+# red arrows join each male word to its female counterpart (man → woman, boy → girl, king → queen,
+# prince → princess).
+
 # %% [markdown]
 # Each property is a direction, and none of those directions is a coordinate axis: every coordinate of
 # this embedding mixes gender, royalty and age. Nothing in this model cares about its coordinates. The
@@ -109,6 +114,11 @@ print(f"without the ReLU, rotating changes the logits by at most {change:.1e}")
 
 # %% tags=["hide-input"]
 poly.basis_figure(basis)
+
+# %% [markdown] figure="basis-test"
+# Test accuracy of the digits MLP as trained, with its hidden neurons permuted, and with its hidden
+# layer rotated by a random orthogonal matrix; each change is undone in the read-out, so only the
+# ReLU between the two layers sees it.
 
 # %% [markdown]
 # A permutation of the neurons changes nothing, while a random rotation, undone exactly in the read-out,
@@ -173,18 +183,30 @@ most_poly = alive_ids[scores.argmax()].item()
 # %% tags=["hide-input"]
 poly.neuron_figure(acts, data.y, data.images, most_mono, k=K)
 
+# %% [markdown] figure="most-selective-neuron"
+# The most class-selective live neuron (lowest polysemanticity score): its twelve top-activating
+# digits, largest first, and the classes of its top 50 examples.
+
 # %% tags=["hide-input"]
 poly.neuron_figure(acts, data.y, data.images, most_poly, k=K)
 
+# %% [markdown] figure="least-selective-neuron"
+# The least class-selective live neuron (highest score), drawn as in {fig}`most-selective-neuron`.
+
 # %% [markdown]
-# The first figure shows the most class-selective neuron and the second the least. Most neurons sit
-# between the two, and most of them give at least a tenth of their top digits to two or more classes.
+# {fig}`most-selective-neuron` shows the most class-selective neuron and {fig}`least-selective-neuron`
+# the least. Most neurons sit between the two, and most of them give at least a tenth of their top
+# digits to two or more classes.
 # To browse them all, use the explorer below. In JupyterLab or Colab it is a live slider; on this
 # website it is a precomputed slider over every neuron.
 
 # %% tags=["hide-input"]
 explorer(lambda neuron: poly.neuron_figure(acts, data.y, data.images, neuron, k=K),
          {"neuron": [int(i) for i in alive_ids]})
+
+# %% [markdown] figure="neuron-explorer"
+# Every live neuron, drawn as in {fig}`most-selective-neuron`. On this website the slider moves
+# through frames drawn when the page was built; in a live notebook it redraws the figure.
 
 # %% [markdown]
 # ### Are neurons more interpretable than random directions?
@@ -205,6 +227,11 @@ for key, value in study.summary().items():
 # %% tags=["hide-input"]
 poly.score_comparison_figure(study.neuron_scores, study.random_scores,
                              study.readout_scores)
+
+# %% [markdown] figure="score-comparison"
+# Polysemanticity score (effective number of classes among the top 50 examples) of every live
+# neuron, of random unit directions of the same layer (200 in the CPU run, 1,000 at GPU size) and of
+# the 10 read-out directions; one point each.
 
 # %% [markdown]
 # One network is one sample, so here are several seeds (3 on a CPU, 16 on a GPU).
@@ -261,6 +288,11 @@ print(f"rank of the connection matrix {torch.linalg.matrix_rank(polyc).item()}")
 
 # %% tags=["hide-input"]
 poly.circuit_figure(mono, polyc)
+
+# %% [markdown] figure="circuit-connections"
+# Feature-to-feature connections measured by switching on one upstream feature $a_i$ at a time and
+# reading every downstream feature $b_j$: one neuron per feature (left) against two polysemantic
+# neurons joined by a single weight (right).
 
 # %% [markdown]
 # In the monosemantic network, reading the weights *is* reading the circuit. In the polysemantic one,
@@ -320,6 +352,11 @@ print(f"activation variance the rotated features leave unexplained: "
 # %% tags=["hide-input"]
 poly.feature_matrix_figure(orth.W, rec["rotated_W"])
 
+# %% [markdown] figure="orthogonal-rotation"
+# The weight of each of the 3 features on each of the 6 neurons of the trained autoencoder (left),
+# and the same after the rotation of neuron space that orthogonal Procrustes recovers
+# (`poly.recover_features`, right); each neuron's purity in brackets.
+
 # %% [markdown]
 # After the rotation, each of three axes carries exactly one feature and the other three carry nothing.
 # The polysemanticity was a matter of basis, and a change of basis removes it.
@@ -342,6 +379,11 @@ for n_feat in (2, 3, 5):
 
 # %% tags=["hide-input"]
 poly.purity_sweep_figure(curves)
+
+# %% [markdown] figure="purity-rotations"
+# Mean neuron purity of a 2-neuron layer against the rotation of its basis, for 2 orthogonal
+# features and for 3 and 5 features spread evenly around the circle. Only the orthogonal pair
+# reaches purity 1.
 
 # %% [markdown]
 # ### 2. A 4-neuron network that computes x·y
@@ -377,8 +419,17 @@ for i in range(4):
 # %% tags=["hide-input"]
 poly.xy_figure(xy.model)
 
+# %% [markdown] figure="xy-function"
+# The best restart of the 4-neuron network: its function $f(x, y)$ (left), the target $xy$ (middle),
+# and the network along the two diagonals, $f(t, t)$ and $f(t, -t)$, against $\pm t^2$ (right).
+
 # %% tags=["hide-input"]
 poly.xy_neurons_figure(xy.model)
+
+# %% [markdown] figure="xy-neurons"
+# Each hidden neuron's activation over the $(x, y)$ plane for the network of {fig}`xy-function`,
+# with its weight in the output. Each neuron reads one diagonal direction, so it is on over a
+# half-plane bounded by a line across that diagonal.
 
 # %% [markdown]
 # Only a minority of restarts get there; the rest stop in local minima. This page's seed finds it
@@ -392,7 +443,7 @@ poly.xy_neurons_figure(xy.model)
 # textbook solution. Each first-layer weight vector lies on the (1, 1) or
 # the (1, −1) diagonal, two neurons per diagonal, one for each sign. The (1, 1) neurons enter the output
 # with a positive weight and the (1, −1) neurons with a negative one. Along each diagonal the network
-# is a piecewise-linear stand-in for $\pm t^2$ (right panel of the first figure). Compared with the
+# is a piecewise-linear stand-in for $\pm t^2$ (right panel of {fig}`xy-function`). Compared with the
 # standard normal inputs, whose mean $|x|$ is 0.80, each neuron's top inputs have $|x|$ and $|y|$ both
 # near 1.9: the neuron fires when *x and y are both large*. An interpreter who probed it with contrast pairs that vary $x$ alone or
 # $y$ alone would find a neuron that responds to both and call it polysemantic. Yet the problem is
@@ -419,6 +470,10 @@ for kind in ("independent", "correlated", "sparse"):
 
 # %% tags=["hide-input"]
 poly.correlated_figure({k: W[0] for k, W in neuron_runs.items()})
+
+# %% [markdown] figure="correlated-neurons"
+# The weights $W$ (2 neurons × 4 features) of the first of four instances trained on each dataset:
+# independent dense, correlated pairs, independent sparse; the mean neuron purity is in each title.
 
 # %% [markdown]
 # * **Independent dense features**: each neuron takes one feature (purity 1) and the other two features

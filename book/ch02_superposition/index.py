@@ -65,6 +65,11 @@ fig = tms.plot_features_2d(pent.W[show], titles, importance=pent.importance)
 fig.update_layout(margin=dict(t=70), title=dict(
     text="Feature directions W_i (darker = more important)", x=0.02))
 
+# %% [markdown] figure="pentagon-sweep"
+# Feature directions $W_i$ of the five features in two hidden dimensions at five of the ten
+# densities $1 - S$, from dense (left) to sparse (right); darker arrows are more important features.
+# At each density, the seed with the lowest loss.
+
 # %% [markdown]
 # Dense features get two orthogonal directions: the two most important ones win and the other three
 # are dropped. As features get sparser the model first packs four (two antipodal pairs: a pair on
@@ -159,6 +164,11 @@ fig = tms.plot_wtw(sweep20.W, [f"S = {s}" for s in S20])
 fig.update_layout(margin=dict(t=80), title=dict(
     text="WᵀW (top) and feature norms coloured by interference (bottom)", x=0.02))
 
+# %% [markdown] figure="wtw-sweep"
+# Twenty features in five dimensions at seven sparsities: $W^\top W$ (top; red positive, blue
+# negative) and each feature's norm $\lVert W_i \rVert$, coloured by how much of it is shared with
+# other features (bottom; black: a direction to itself).
+
 # %% [markdown]
 # Dense: five features, each with its own dimension (an identity block). As $S$ grows the model takes
 # on less important features and the off-diagonal entries fill in; by $S = 0.99$ it represents more
@@ -184,7 +194,7 @@ fig.update_layout(margin=dict(t=80), title=dict(
 # $\sqrt{2 \ln N^2 / d}$ (a Gaussian tail over about $N^2/2$ pairs). A better estimate uses the
 # exact law of the cosine of two random unit vectors, $(u \cdot v)^2 \sim
 # \mathrm{Beta}(\tfrac12, \tfrac{d-1}{2})$, and treats the $N(N-1)/2$ pairs as independent
-# (`packing.estimated_max_cosine`). The figure and the table compare both with the mean of three
+# (`packing.estimated_max_cosine`). {fig}`max-cosine` and the table compare both with the mean of three
 # random draws.
 
 # %%
@@ -196,6 +206,11 @@ d = 256
 counts = [16, 32, 64, 128, 256, 512, 1024, 2048, 4096, pick(cpu=8192, gpu=16384)]
 rows = max_cos_rows([(d, N) for N in counts])
 packing.plot_max_cosine(d, counts, [r["measured"] for r in rows])
+
+# %% [markdown] figure="max-cosine"
+# The largest $|\cos|$ between $N$ random unit vectors in $d = 256$ dimensions (mean of three draws)
+# against $N$, with the exact-law estimate, the rule of thumb $\sqrt{2 \ln N^2 / d}$ and the Welch
+# bound, below which no arrangement of $N$ unit vectors can go.
 
 # %%
 rows += max_cos_rows([(768, 4096), (1000, pick(cpu=4000, gpu=10_000))])
@@ -288,6 +303,10 @@ fig = tms.plot_dimensionality(S_dim, tms.feature_dimensionality(geom.W), D_star)
 fig.update_layout(title=dict(text="Dimensions per feature as features get sparser",
                              x=0.02))
 
+# %% [markdown] figure="dimensionality"
+# Dimensions per feature: each feature's $D_i$ (dots) and $D^*$ (line) against the inverse density
+# $1/(1 - S)$, with the fractions 1, 3/4, 2/3, 1/2, 2/5 and 3/8 as dotted guides.
+
 # %% [markdown]
 # Dense features get one dimension each ($D^* \approx 1$: the model keeps $m$ features, or spreads
 # $m$ dimensions' worth of norm over all of them). Then $D^*$ does not fall smoothly: it sticks near
@@ -320,8 +339,15 @@ phase_2d = tms.phase_diagram(3, 2, rel, dens, n_seeds=2, steps=steps, seed=0)
 # %% tags=["hide-input"]
 tms.plot_phase_diagram(phase_1d, "2 features in 1 dimension: what happens to the 2nd?")
 
+# %% [markdown] figure="phase-1d"
+# What happens to the second of two features in one dimension, over its relative importance and the
+# feature density: not learned, a dedicated dimension, or superposed (hover a cell for its norm).
+
 # %% tags=["hide-input"]
 tms.plot_phase_diagram(phase_2d, "3 features in 2 dimensions: what happens to the 3rd?")
+
+# %% [markdown] figure="phase-2d"
+# The same for the third of three features in two dimensions.
 
 # %% [markdown]
 # With dense features (left edge) there is no superposition: a less important extra feature is not
@@ -357,6 +383,10 @@ titles = [f"density {dens_nb[k]}" for k in show_nb]
 fig = tms.plot_neuron_weights(neuron_run.W[show_nb], titles)
 fig.update_layout(margin=dict(t=70), title=dict(
     text="Neuron × feature weights W (rows: neurons)", x=0.02))
+
+# %% [markdown] figure="neuron-weights"
+# Weights of the model with a ReLU on its five hidden neurons (rows) for ten features (columns) at
+# three of the seven densities (red positive, blue negative).
 
 # %% [markdown]
 # Dense features: each neuron carries exactly one feature, the five most important ones. The neurons
@@ -423,6 +453,10 @@ fig = tms.plot_features_2d(both, titles)
 fig.update_layout(margin=dict(t=70), height=360, title=dict(
     text="Where correlated and anticorrelated pairs go", x=0.02))
 
+# %% [markdown] figure="correlated-pairs"
+# Feature directions of the best of six instances for four features in two dimensions, with
+# correlated pairs (left) and anticorrelated pairs (right); each arrow is labelled with its feature.
+
 # %% [markdown]
 # Members of a correlated pair are often active together, so any overlap between them would hurt
 # often: they take orthogonal directions, and the superposition happens *across* pairs (each feature
@@ -439,7 +473,7 @@ fig.update_layout(margin=dict(t=70), height=360, title=dict(
 # In a live notebook (JupyterLab or Colab) the sliders below retrain a small batched model, one
 # instance per sparsity value, whenever you change the importance decay, $n$ or $m$ (one to three
 # seconds on a 2-core CPU); moving the sparsity slider only switches between the trained instances. On this
-# website the figure is a static twin: drag the sparsity slider over runs trained when the page was
+# website the figure ({fig}`tms-explorer`) is a static twin: drag the sparsity slider over runs trained when the page was
 # built (five features in two dimensions, importance $0.9^i$).
 
 # %% tags=["hide-input"]
@@ -448,6 +482,11 @@ explorer(tms.explorer_figure, dict(
     n_feat=[5, 8, 12, 20], d_hidden=[2, 3, 5]),
     labels=dict(sparsity="feature sparsity", importance_decay="importance decay",
                 n_feat="features n", d_hidden="hidden dimensions m"))
+
+# %% [markdown] figure="tms-explorer"
+# The explorer: the geometry a small model learns at one sparsity (feature directions for $m = 2$,
+# $W^\top W$ for $m > 2$) and its feature norms coloured by interference. On this website only the
+# sparsity slider moves.
 
 # %% [markdown]
 # Things to try in a live notebook (on this website the static twin moves the sparsity slider

@@ -63,6 +63,9 @@ print("polysemantic neurons:", inc.count_polysemantic(small.W).item(),
       "| every feature converged:", bool(inc.run_converged(small.W).item()))
 inc.plot_weights(small.W[0], "W after training (n = 16 features, m = 32 neurons)")
 
+# %% [markdown] figure="weights-after-training"
+# The weights $W$ (16 features × 32 neurons) at the end of the run: red positive, blue negative.
+
 # %% [markdown]
 # Each row ends with a single weight of size about 1 and zeros elsewhere. Where two rows put their
 # weight on the same column, that neuron carries two features: it is polysemantic although 16 neurons
@@ -109,6 +112,10 @@ print(f"largest gap between ODE and training over the run: "
       f"{(ode_traj - gd.snapshots).abs().max().item():.4f}")
 inc.plot_ode_vs_training(t_grid, ode_traj[:, 0, 0].numpy(),
                          gd.snapshots[:, 0, 0].numpy())
+
+# %% [markdown] figure="ode-vs-training"
+# The four initially largest weights of a single feature ($n = 1$, $m = 64$): the ODE (lines)
+# against gradient descent (circles) on the same time axis.
 
 # %% [markdown]
 # With many features the interference term is back. Early in training the rows overlap by about
@@ -190,6 +197,10 @@ for k, m_ in enumerate(grid.ms):
 print(f"fitted log-log slope: {slope:.2f}")
 inc.plot_loglog(grid.ms, counts.numpy(), n, slope)
 
+# %% [markdown] figure="counts-vs-width"
+# Polysemantic neurons against the width $m$ on log-log axes: every run, the mean over seeds, the
+# authors' line $n^2/(4m)$, the birthday count $\binom{n}{2}/m$ and the exact birthday expectation.
+
 # %% [markdown]
 # The counts fall roughly like $1/m$ (a little faster) and sit below the line $n^2/(4m)$ that the
 # authors drew next to their measurements (they drew it; they did not fit it): the ratio column
@@ -257,6 +268,10 @@ noise = inc.noise_experiment(kinds=kinds, steps=20_000)
 print("final sparsity:", ", ".join(f"{k} {noise[k][-1]:.2f}" for k in kinds))
 inc.plot_noise_sparsity(noise)
 
+# %% [markdown] figure="noise-sparsity"
+# Mean sparsity $\sum_k w_{ik}^4 / (\sum_k w_{ik}^2)^2$ of the features over training, for hidden
+# noise of four distributions with equal variance and different excess kurtosis, without L1.
+
 # %% [markdown]
 # Bernoulli noise ($\pm\sigma$, excess kurtosis $-2$) makes the features sparse, uniform noise ($-1.2$)
 # does too but more slowly, Gaussian noise ($0$) leaves them where they started, and Laplace noise
@@ -278,6 +293,10 @@ explorer(inc.explorer_figure,
          static="step", value={"m_over_n": 2, "lam": 1e-2},
          labels={"step": "training step", "m_over_n": "width m/n",
                  "lam": "L1 coefficient λ", "noise_sigma": "noise σ"})
+
+# %% [markdown] figure="incidental-explorer"
+# The explorer: $W$ during training, titled with its count of polysemantic neurons. On this website
+# only the step slider moves.
 
 # %% [markdown]
 # Things to try in a live notebook (on this website only the step slider moves; the other

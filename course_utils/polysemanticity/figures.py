@@ -231,8 +231,7 @@ def xy_neurons_figure(model: nn.Sequential, lim: float = 3.0, n_grid: int = 61) 
         fig.update_xaxes(title_text="x", row=1, col=i + 1)
     fig.update_yaxes(title_text="y", row=1, col=1)
     fig.update_annotations(font_size=12)
-    style(fig, title="Hidden activations of the x·y network: each neuron fires where x and y "
-          "are both large", height=360)
+    style(fig, title="Hidden activations of the x·y network, one panel per neuron", height=360)
     return fig.update_layout(margin=dict(t=95))
 
 

@@ -72,6 +72,25 @@ def _executed_plotly_outputs(site, doc: str) -> int:
     return n
 
 
+def test_chapters_that_opt_in_caption_every_figure(site):
+    """Chapters with ``figure_captions: true`` in chapter.yml: every cell that shows a figure on the
+    executed page is followed by its numbered caption (course_utils.captions), and the caption is on
+    the website."""
+    from jupyter_cache import get_cache
+
+    from course_utils.captions import CAPTION_CLASS, caption_problems
+
+    opted = [d for d in _book_chapter_dirs() if load_chapter_meta(d)["figure_captions"]]
+    assert opted, "no chapter opts in to numbered captions: the check would be vacuous"
+    problems = []
+    for d in opted:
+        _, nb = get_cache(site.build / ".jupyter_cache").merge_match_into_file(d / "index.ipynb")
+        problems += caption_problems(nb, d.name)
+        n = sum(c.get("metadata", {}).get("course", {}).get("role") == "caption" for c in nb.cells)
+        assert page_html(site, f"book/{d.name}/index").count(CAPTION_CLASS) == n, f"{d.name}: captions lost"
+    assert not problems, "\n".join(problems)
+
+
 def test_every_plotly_figure_is_in_the_html(site):
     """Headless execution alone emits plotly JSON that myst-nb drops; the build's renderer must turn
     every figure into HTML, and the page must contain each one."""
