@@ -282,3 +282,13 @@ def source_gradients(model: Any, rep: LocalReplacement, top: int, g_x_in: torch.
         g = g_rm + _ln_back(g_a, scales[f"blocks.{layer}.ln1.hook_scale"][0], block.ln1.w)
     grads[0] = g
     return grads
+
+
+def course_transcoders(variant: str = "skip-topk-1024", model: Any = None) -> list[Any]:
+    """The shipped per-layer transcoders of one variant (``"topk-1024"``, ``"skip-topk-1024"``,
+    ``"jumprelu-1024"``, ``"skip-jumprelu-1024"``), one per layer of the course model, checked against
+    ``model`` when given (:func:`course_utils.circuits.course.load_course_transcoder`)."""
+    from course_utils.circuits.course import load_course_transcoder
+
+    n_layers = model.cfg.n_layers if model is not None else 2
+    return [load_course_transcoder(f"mlp{layer}-{variant}", model) for layer in range(n_layers)]
