@@ -41,6 +41,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from course_utils._validate import check_float, check_int
+from course_utils.circuits.transcoders import pair_sampler
 from course_utils.saes import TrainConfig, TrainLog, train_sae
 from course_utils.saes.base import SAE, LossParts, SAEConfig, squared_error
 from course_utils.saes.jumprelu import jumprelu, step
@@ -321,21 +322,6 @@ def load_clt(path: str | Path) -> CrossLayerTranscoder:
     return clt.eval()
 
 
-def clt_pair_sampler(x: torch.Tensor, y: torch.Tensor) -> Any:
-    """A data function ``(batch_size, generator) -> [batch, n_layers, d_in + d_out]`` from
-    x: [n, n_layers, d_in] and y: [n, n_layers, d_out] (rows drawn together)."""
-    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor) or x.ndim != 3 or y.ndim != 3:
-        raise ValueError("x and y must be 3-d tensors [n_tokens, n_layers, d_in] and [n_tokens, n_layers, d_out]")
-    if x.shape[:2] != y.shape[:2]:
-        raise ValueError(f"x {list(x.shape)} and y {list(y.shape)} must hold the same tokens and layers")
-    xy = torch.cat([x, y], dim=-1)
-
-    def sample(n: int, gen: torch.Generator) -> torch.Tensor:
-        return xy[torch.randint(len(xy), (n,), generator=gen)]
-
-    return sample
-
-
 def train_clt(clt: CrossLayerTranscoder, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig | None = None,
               device: str | torch.device | None = None) -> TrainLog:
     """Train ``clt`` in place: x [n, n_layers, d_in] (MLP inputs), y [n, n_layers, d_out] (MLP outputs)."""
@@ -348,4 +334,4 @@ def train_clt(clt: CrossLayerTranscoder, x: torch.Tensor, y: torch.Tensor, cfg: 
     cfg = TrainConfig() if cfg is None else cfg
     if cfg.resample_every:
         raise ValueError("resampling is defined for autoencoders only; set resample_every=None")
-    return train_sae(clt, clt_pair_sampler(x, y), cfg, device=device)
+    return train_sae(clt, pair_sampler(x, y), cfg, device=device)

@@ -246,12 +246,12 @@ def make_transcoder(architecture: str, d_in: int, d_sae: int, d_out: int, seed: 
 
 
 def pair_sampler(x: torch.Tensor, y: torch.Tensor) -> Any:
-    """A data function for :func:`train_sae`: ``(batch_size, generator) -> [batch, d_in + d_out]``
-    drawing rows of x: [n, d_in] and y: [n, d_out] together."""
-    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor) or x.ndim != 2 or y.ndim != 2:
-        raise ValueError("x and y must be 2-d tensors [n_tokens, d_in] and [n_tokens, d_out]")
-    if len(x) != len(y):
-        raise ValueError(f"x and y must hold the same tokens, got {len(x)} and {len(y)} rows")
+    """A data function for :func:`train_sae`: ``(batch_size, generator) -> [batch, ..., d_in + d_out]``
+    drawing rows of x: [n, ..., d_in] and y: [n, ..., d_out] together (a CLT's have a layer axis)."""
+    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor) or x.ndim < 2 or x.ndim != y.ndim:
+        raise ValueError("x and y must be tensors [n_tokens, ..., d_in] and [n_tokens, ..., d_out] of one rank")
+    if x.shape[:-1] != y.shape[:-1]:
+        raise ValueError(f"x {list(x.shape)} and y {list(y.shape)} must hold the same tokens (and layers)")
     xy = torch.cat([x, y], dim=-1)
 
     def sample(n: int, gen: torch.Generator) -> torch.Tensor:
