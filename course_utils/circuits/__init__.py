@@ -18,7 +18,8 @@ format (:mod:`.transcoder_io`): :func:`save_transcoder`, :func:`load_transcoder`
 Evaluation (:mod:`.transcoder_evals`): :func:`evaluate_replacement` (CE recovered, KL, FVU, L0 with MLP
 outputs replaced). Shipped models (:mod:`.course`): :data:`COURSE_TRANSCODERS`,
 :func:`load_course_transcoder`, :func:`shipped_transcoders`, :func:`transcoder_log`,
-:func:`comparison_table` / :func:`format_comparison` (transcoders vs SAEs at equal L0, from the logs).
+:func:`comparison_table` / :func:`format_comparison` (transcoders vs SAEs at equal L0, from the logs),
+:func:`clt_comparison` (the CLT vs per-layer transcoders, both MLPs replaced).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from course_utils.circuits.clt import CLTConfig, CrossLayerTranscoder, load_clt,
 from course_utils.circuits.course import (
     COURSE_TRANSCODERS,
     CourseTranscoderError,
+    clt_comparison,
     comparison_table,
     format_comparison,
     load_course_transcoder,
@@ -48,7 +50,7 @@ from course_utils.circuits.transcoders import (
 )
 
 __all__ = [
-    "COURSE_TRANSCODERS", "CourseTranscoderError", "comparison_table", "evaluate_replacement",
+    "COURSE_TRANSCODERS", "CourseTranscoderError", "clt_comparison", "comparison_table", "evaluate_replacement",
     "format_comparison", "load_course_transcoder", "shipped_transcoders", "transcoder_log",
     "CLTConfig", "CrossLayerTranscoder", "JumpReLUTranscoder", "JumpReLUTranscoderConfig", "TRANSCODERS",
     "TopKTranscoder", "TopKTranscoderConfig", "Transcoder", "load_clt", "load_transcoder", "make_transcoder",

@@ -307,7 +307,31 @@ def train_course_transcoders(out: Path = COURSE_TRANSCODER_DIR, n_tokens: int = 
             manifest["eval_tokens"] = eval_tokens
             manifest["model_sha256"] = record["model_sha256"]
             manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        manifest["joint"] = joint_replacements(model_lm, out, val, bases)
+        manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return manifest
+
+
+JOINT_VARIANTS = ("topk-1024", "skip-topk-1024", "jumprelu-1024", "skip-jumprelu-1024")
+
+
+def joint_replacements(model_lm: Any, out: Path, val: torch.Tensor,
+                       bases: dict[tuple[str, ...], ReplacementBaselines] | None = None) -> dict[str, Any]:
+    """Both MLPs replaced at once by the per-layer transcoders of each variant in ``out`` (when both
+    layers are there): the same metrics as the CLT's log, for the CLT vs per-layer comparison."""
+    bases = {} if bases is None else bases
+    outs = tuple(mlp_hooks(i)[1] for i in range(N_LAYERS))
+    names = shipped_names(out)
+    joint = {}
+    for variant in JOINT_VARIANTS:
+        layer_names = [f"mlp{i}-{variant}" for i in range(N_LAYERS)]
+        if not all(n in names for n in layer_names):
+            continue
+        if outs not in bases:
+            bases[outs] = replacement_baselines(model_lm, outs, val)
+        rep = {i: load_course_transcoder(n, path=out) for i, n in enumerate(layer_names)}
+        joint[variant] = evaluate_replacement(model_lm, rep, val, base=bases[outs])
+    return joint
 
 
 # ------------------------------------------------------------------------------------------------
@@ -432,6 +456,19 @@ def comparison_table(path: Path = COURSE_TRANSCODER_DIR) -> list[dict[str, Any]]
             "mono_median": mono["median"], "mono_mean": mono["mean"], "mono_frac_above_half": mono["frac_above_0.5"],
         })
     return sorted(rows, key=lambda r: (r["layer"], r["architecture"], r["kind"]))
+
+
+def clt_comparison(path: Path = COURSE_TRANSCODER_DIR) -> list[dict[str, Any]]:
+    """Both MLPs replaced at once: the CLT and each per-layer variant (from the recorded logs and the
+    manifest's ``joint`` entry): CE recovered (zero / mean ablation of both MLP outputs), FVU and L0
+    per layer."""
+    manifest = _read_manifest(Path(path))
+    evals = {f"per-layer {v}": e for v, e in manifest.get("joint", {}).items()}
+    for name in shipped_names(path):
+        if spec(name).kind == "clt":
+            evals[name] = training_log(name, path)["eval"]
+    return [{"model": k, "ce_recovered_zero": e["ce_recovered_zero"], "ce_recovered_mean": e["ce_recovered_mean"],
+             "fvu": e["fvu"], "l0": e["l0"]} for k, e in evals.items()]
 
 
 def format_comparison(rows: list[dict[str, Any]]) -> str:

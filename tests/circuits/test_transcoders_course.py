@@ -17,6 +17,7 @@ from course_utils.circuits.course import (
     COURSE_TRANSCODER_DIR,
     COURSE_TRANSCODERS,
     CourseTranscoderError,
+    clt_comparison,
     comparison_table,
     format_comparison,
     load_course_transcoder,
@@ -28,7 +29,7 @@ from course_utils.circuits.course import (
 from course_utils.circuits.transcoder_evals import check_fits, evaluate_replacement, replacement_baselines
 from course_utils.circuits.transcoders import mlp_hooks
 
-NAMES = ["mlp0-skip-topk-1024", "mlp1-jumprelu-1024", "clt-topk-1024", "sae-mlp1out-topk-1024"]
+NAMES = ["mlp0-skip-topk-1024", "mlp1-skip-topk-1024", "mlp1-jumprelu-1024", "clt-topk-1024", "sae-mlp1out-topk-1024"]
 ARGS = ["--tokens", "2048", "--epochs", "1", "--eval-tokens", "512", "--only", *NAMES]
 
 
@@ -70,6 +71,8 @@ def test_short_command_is_deterministic_and_loadable(short_runs, lm):
         assert log["train_tokens"] >= 2048 and log["model_sha256"] == a["model_sha256"]
         assert {"ce_recovered_zero", "ce_recovered_mean", "fvu", "l0", "dead_fraction"} <= set(log["eval"])
         assert {"latents", "neurons", "random"} <= set(log["monosemanticity"].get("0", log["monosemanticity"]))
+    assert set(a["joint"]) == {"skip-topk-1024"}  # both layers of that variant were trained
+    assert a["joint"]["skip-topk-1024"]["l0"] == pytest.approx({"0": 16.0, "1": 16.0}, abs=0.5)
     tc = load_course_transcoder("mlp0-skip-topk-1024", path=short_runs / "a")
     assert tc.cfg.skip and tc.W_skip.shape == (128, 128) and tc.cfg.k == 16
     assert (tc.cfg.hook_name, tc.cfg.hook_name_out) == mlp_hooks(0)
@@ -263,6 +266,24 @@ def _eval_only(model, s, m, val, bases):
         sb = Baselines(outs[0], b.ce_clean, b.ce_zero, b.ce_mean, b.kl_zero, b.kl_mean, b.mean_acts[outs[0]])
         return evaluate_sae(model, m, outs[0], val, base=sb).summary()
     return evaluate_replacement(model, m if s.kind == "clt" else {s.layer: m}, val, base=b)
+
+
+@needs_shipped
+def test_shipped_joint_replacements_remeasured(lm):
+    """Both MLPs replaced by the per-layer transcoders of each variant, as recorded in the manifest."""
+    from course_utils.circuits.course import joint_replacements
+    from course_utils.saes.course import corpus_windows
+
+    model, tok = lm
+    manifest = json.loads((COURSE_TRANSCODER_DIR / "manifest.json").read_text())
+    val = corpus_windows(tok, "validation", manifest["eval_tokens"], 128, seed=1)
+    got = joint_replacements(model, COURSE_TRANSCODER_DIR, val)
+    assert set(got) == set(manifest["joint"]) and got
+    for variant, want in manifest["joint"].items():
+        for key in ("ce_recovered_zero", "ce_recovered_mean", "kl"):
+            assert got[variant][key] == pytest.approx(want[key], abs=2e-3), (variant, key)
+    rows = clt_comparison()
+    assert {r["model"] for r in rows} >= {"clt-topk-1024", "per-layer topk-1024"}
 
 
 @needs_shipped
