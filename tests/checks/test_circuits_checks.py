@@ -1,0 +1,245 @@
+"""Chapter 5 checks accept the reference and a differently written right answer, and reject plausible
+wrong answers with the right diagnosis. Each wrong implementation is labelled with its mistake kind."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from course_utils.checks import CheckFailed
+from course_utils.checks import circuits as checks
+from course_utils.circuits.graph import compute_influence, normalize_matrix
+
+ALL = [checks.check_transcoder_loss, checks.check_skip_forward, checks.check_frozen_layernorm,
+       checks.check_error_node, checks.check_edge_from_backward, checks.check_adjacency,
+       checks.check_influence, checks.check_keep_by_cumulative, checks.check_ablation_hook]
+
+
+def _acts(x, W_enc, b_enc, k):
+    return checks._topk_acts(x, W_enc, b_enc, k)
+
+
+def test_references_pass(capsys):
+    checks.check_transcoder_loss(checks.ref_transcoder_loss)
+    checks.check_skip_forward(checks.ref_skip_forward)
+    checks.check_frozen_layernorm(checks.ref_frozen_layernorm)
+    checks.check_error_node(checks.ref_error_node)
+    checks.check_edge_from_backward(checks.ref_edge_from_backward)
+    checks.check_adjacency(checks.ref_adjacency)
+    checks.check_influence(checks.ref_influence)
+    checks.check_keep_by_cumulative(checks.ref_keep_by_cumulative)
+    checks.check_ablation_hook(checks.make_ablation_hook)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 9 and all(ln.startswith("\u2714") for ln in lines)
+
+
+def test_other_right_answers_pass():
+    def loss(x, y, W_enc, b_enc, W_dec, b_dec, k):  # mask instead of scatter
+        pre = torch.relu(x @ W_enc + b_enc)
+        kth = pre.topk(k, -1).values[:, -1:]
+        acts = pre * (pre >= kth)
+        return ((acts @ W_dec + b_dec - y) ** 2).sum(1).mean()
+
+    def influence(A, w):  # the series, term by term
+        return compute_influence(normalize_matrix(A), w)
+
+    def keep(scores, threshold):
+        s, order = scores.sort(descending=True)
+        cum = s.cumsum(0) / s.sum()
+        i = int((cum < threshold).sum().clamp(max=len(s) - 1))
+        return scores >= s[i]
+
+    def hook_maker(pos, act, w_dec):
+        def hook(t, hook):
+            delta = torch.zeros_like(t)
+            delta[:, pos] = act * w_dec
+            return t - delta
+        return hook
+
+    checks.check_transcoder_loss(loss)
+    checks.check_influence(influence)
+    checks.check_keep_by_cumulative(keep)
+    checks.check_ablation_hook(hook_maker)
+    checks.check_adjacency(lambda G, pos, vecs: torch.einsum("tsd,sd->ts", G[:, pos], vecs))
+
+
+@pytest.mark.parametrize("check", ALL)
+def test_stub_passes_through_as_not_implemented(check):
+    def stub(*args, **kwargs):
+        raise NotImplementedError("Exercise 5.1 (stub)")
+
+    with pytest.raises(NotImplementedError, match="Exercise 5.1"):
+        check(stub)
+
+
+def _detached_loss(x, y, W_enc, b_enc, W_dec, b_dec, k):
+    with torch.no_grad():
+        return checks.ref_transcoder_loss(x, y, W_enc, b_enc, W_dec, b_dec, k)
+
+
+@pytest.mark.parametrize("kind, wrong, diagnosis", [
+    ("stated: target is y", lambda x, y, W_enc, b_enc, W_dec, b_dec, k:
+     ((_acts(x, W_enc, b_enc, k) @ W_dec + b_dec - x) ** 2).sum(-1).mean(), "input x|raised"),
+    ("stated: sum over dimensions", lambda x, y, W_enc, b_enc, W_dec, b_dec, k:
+     ((_acts(x, W_enc, b_enc, k) @ W_dec + b_dec - y) ** 2).mean(), "averaged the squared error"),
+    ("stated: TopK", lambda x, y, W_enc, b_enc, W_dec, b_dec, k:
+     ((torch.relu(x @ W_enc + b_enc) @ W_dec + b_dec - y) ** 2).sum(-1).mean(), "k largest"),
+    ("stated: no pre-encoder bias", lambda x, y, W_enc, b_enc, W_dec, b_dec, k:
+     ((_acts(x - b_dec, W_enc, b_enc, k) @ W_dec + b_dec - y) ** 2).sum(-1).mean(), "pre-encoder bias"),
+    ("shapes: k hard-coded", lambda x, y, W_enc, b_enc, W_dec, b_dec, k:
+     checks.ref_transcoder_loss(x, y, W_enc, b_enc, W_dec, b_dec, 4), "wrong|raised"),
+    ("differentiability: no_grad", _detached_loss, "gradient"),
+    ("dtypes: float32 inside", lambda x, y, W_enc, b_enc, W_dec, b_dec, k: checks.ref_transcoder_loss(
+        x.float(), y.float(), W_enc.float(), b_enc.float(), W_dec.float(), b_dec.float(), k), "dtype|float"),
+    ("side effects: x modified", lambda x, y, W_enc, b_enc, W_dec, b_dec, k: checks.ref_transcoder_loss(
+        x.mul_(1.01), y, W_enc, b_enc, W_dec, b_dec, k), "in place"),
+])
+def test_transcoder_loss_rejects(kind, wrong, diagnosis):
+    with pytest.raises(CheckFailed, match=diagnosis):
+        checks.check_transcoder_loss(wrong)
+
+
+@pytest.mark.parametrize("kind, wrong, diagnosis", [
+    ("stated: skip missing", lambda x, W_enc, b_enc, W_dec, b_dec, W_skip, k:
+     _acts(x, W_enc, b_enc, k) @ W_dec + b_dec, "skip term is missing"),
+    ("shapes: W_skip transposed", lambda x, W_enc, b_enc, W_dec, b_dec, W_skip, k:
+     _acts(x, W_enc, b_enc, k) @ W_dec + b_dec + x @ W_skip.T, "transposed|raised"),
+    ("differentiability: skip detached", lambda x, W_enc, b_enc, W_dec, b_dec, W_skip, k:
+     _acts(x, W_enc, b_enc, k) @ W_dec + b_dec + (x @ W_skip).detach(), "gradient"),
+    ("stated: skip replaces the features", lambda x, W_enc, b_enc, W_dec, b_dec, W_skip, k:
+     x @ W_skip + b_dec, "replaced the sparse prediction"),
+])
+def test_skip_forward_rejects(kind, wrong, diagnosis):
+    with pytest.raises(CheckFailed, match=diagnosis):
+        checks.check_skip_forward(wrong)
+
+
+def _live_ln(x, scale):
+    c = x - x.mean(-1, keepdim=True)
+    return c / (c.pow(2).mean(-1, keepdim=True) + 1e-5).sqrt()
+
+
+@pytest.mark.parametrize("kind, wrong, diagnosis", [
+    ("stated: scale recomputed (not frozen)", _live_ln, "recomputed the scale"),
+    ("stated: not centred", lambda x, scale: x / scale, "mean"),
+    ("stated: gradient into the frozen scale", lambda x, scale: (x - x.mean(-1, keepdim=True)) / scale,
+     "flow into scale"),
+    ("differentiability: x detached", lambda x, scale: (x - x.mean(-1, keepdim=True)).detach() / scale.detach(),
+     "gradient"),
+    ("shapes: last position only", lambda x, scale: (x - x.mean(-1, keepdim=True))[:, -1:] / scale.detach()[:, -1:],
+     "shape"),
+])
+def test_frozen_layernorm_rejects(kind, wrong, diagnosis):
+    with pytest.raises(CheckFailed, match=diagnosis):
+        checks.check_frozen_layernorm(wrong)
+
+
+@pytest.mark.parametrize("kind, wrong, diagnosis", [
+    ("stated: sign", lambda y, x, acts, W_dec, b_dec, W_skip: acts @ W_dec + b_dec + x @ W_skip - y, "sign"),
+    ("stated: skip left out", lambda y, x, acts, W_dec, b_dec, W_skip: y - acts @ W_dec - b_dec, "skip path"),
+    ("stated: b_dec left out", lambda y, x, acts, W_dec, b_dec, W_skip: y - acts @ W_dec - x @ W_skip, "b_dec"),
+    ("side effects: y modified", lambda y, x, acts, W_dec, b_dec, W_skip: y.sub_(acts @ W_dec + b_dec + x @ W_skip),
+     "in place"),
+    ("shapes: first position only", lambda y, x, acts, W_dec, b_dec, W_skip:
+     (y - (acts @ W_dec + b_dec + x @ W_skip))[:1], "shape"),
+])
+def test_error_node_rejects(kind, wrong, diagnosis):
+    with pytest.raises(CheckFailed, match=diagnosis):
+        checks.check_error_node(wrong)
+
+
+def _grad(target_fn, n, d, dt):
+    delta = torch.zeros(n, d, dtype=dt, requires_grad=True)
+    return torch.autograd.grad(target_fn(delta), delta)[0]
+
+
+@pytest.mark.parametrize("kind, wrong, diagnosis", [
+    ("stated: activation left out", lambda target_fn, n, d, pos, act, w_dec:
+     _grad(target_fn, n, d, w_dec.dtype)[pos] @ w_dec, "activation"),
+    ("independence: all positions", lambda target_fn, n, d, pos, act, w_dec:
+     act * (_grad(target_fn, n, d, w_dec.dtype).sum(0) @ w_dec), "all positions"),
+    ("parameters: position 0", lambda target_fn, n, d, pos, act, w_dec:
+     act * (_grad(target_fn, n, d, w_dec.dtype)[0] @ w_dec), "position 0"),
+    ("dtypes: float32 gradient", lambda target_fn, n, d, pos, act, w_dec: (act * (
+        _grad(lambda t: target_fn(t.to(w_dec.dtype)), n, d, torch.float32)[pos] @ w_dec.float())).to(w_dec.dtype),
+     "float32|float64|dtype|wrong"),
+])
+def test_edge_from_backward_rejects(kind, wrong, diagnosis):
+    with pytest.raises(CheckFailed, match=diagnosis):
+        checks.check_edge_from_backward(wrong)
+
+
+@pytest.mark.parametrize("kind, wrong, diagnosis", [
+    ("shapes: transposed", lambda G, pos, vecs: checks.ref_adjacency(G, pos, vecs).T, "transposed|shape"),
+    ("independence: position 0 for all", lambda G, pos, vecs: G[:, 0] @ vecs.T, "position 0"),
+    ("independence: positions summed", lambda G, pos, vecs: G.sum(1) @ vecs.T, "summed"),
+    ("side effects: G modified", lambda G, pos, vecs: (G.mul_(1.0).add_(1.0)[:, pos] * vecs).sum(-1), "in place"),
+])
+def test_adjacency_rejects(kind, wrong, diagnosis):
+    with pytest.raises(CheckFailed, match=diagnosis):
+        checks.check_adjacency(wrong)
+
+
+def _solve(M, w):
+    return torch.linalg.solve((torch.eye(len(M), dtype=M.dtype) - M).T, w)
+
+
+@pytest.mark.parametrize("kind, wrong, diagnosis", [
+    ("stated: no abs", lambda A, w: _solve(A / A.sum(1, keepdim=True).clamp_min(1e-10), w) - w, "abs|\\|A\\|"),
+    ("stated: identity kept", lambda A, w: _solve(normalize_matrix(A), w), "identity"),
+    ("stated: wrong side", lambda A, w: torch.linalg.solve(torch.eye(len(A), dtype=A.dtype) - normalize_matrix(A), w) - w,
+     "wrong side"),
+    ("stated: direct only", lambda A, w: w @ normalize_matrix(A), "direct edges only"),
+    ("stated: columns normalised", lambda A, w: _solve(A.abs() / A.abs().sum(0, keepdim=True).clamp_min(1e-10), w) - w,
+     "columns"),
+    ("dtypes: float32 inside", lambda A, w: checks.ref_influence(A.float(), w.float()).to(A.dtype), "float"),
+])
+def test_influence_rejects(kind, wrong, diagnosis):
+    with pytest.raises(CheckFailed, match=diagnosis):
+        checks.check_influence(wrong)
+
+
+def _strict(scores, threshold):
+    s, order = scores.sort(descending=True)
+    cum = s.cumsum(0) / s.sum()
+    mask = torch.zeros_like(scores, dtype=torch.bool)
+    mask[order] = cum < threshold
+    return mask
+
+
+@pytest.mark.parametrize("kind, wrong, diagnosis", [
+    ("parameters: boundary node dropped", _strict, "crosses the threshold"),
+    ("stated: not normalised", lambda scores, threshold: scores >= scores.sort(descending=True).values[
+        min(int((scores.sort(descending=True).values.cumsum(0) < threshold).sum()), len(scores) - 1)], "total"),
+    ("stated: ascending", lambda scores, threshold: scores <= scores.sort().values[
+        min(int(torch.searchsorted(scores.sort().values.cumsum(0) / scores.sum(),
+                                   torch.tensor(threshold, dtype=scores.dtype))), len(scores) - 1)], "ascending"),
+    ("dtypes: float mask", lambda scores, threshold: checks.ref_keep_by_cumulative(scores, threshold).float(),
+     "dtype|bool"),
+    ("parameters: threshold ignored", lambda scores, threshold: checks.ref_keep_by_cumulative(scores, 0.8), "wrong"),
+])
+def test_keep_by_cumulative_rejects(kind, wrong, diagnosis):
+    with pytest.raises(CheckFailed, match=diagnosis):
+        checks.check_keep_by_cumulative(wrong)
+
+
+def _inplace_maker(pos, act, w_dec):
+    def hook(t, hook):
+        t[:, pos] -= act * w_dec
+        return t
+    return hook
+
+
+@pytest.mark.parametrize("kind, wrong, diagnosis", [
+    ("independence: every position", lambda pos, act, w_dec: lambda t, hook: t - act * w_dec, "every position"),
+    ("stated: added", lambda pos, act, w_dec: checks.make_ablation_hook(pos, -act, w_dec), "subtract"),
+    ("stated: activation left out", lambda pos, act, w_dec: checks.make_ablation_hook(pos, 1.0, w_dec),
+     "without its activation"),
+    ("independence: first batch item", lambda pos, act, w_dec: lambda t, hook: torch.cat(
+        [checks.make_ablation_hook(pos, act, w_dec)(t[:1]), t[1:]]), "first item"),
+    ("side effects: in place", _inplace_maker, "in place"),
+    ("stated: returns a tensor, not a hook", lambda pos, act, w_dec: act * w_dec, "hook function"),
+])
+def test_ablation_hook_rejects(kind, wrong, diagnosis):
+    with pytest.raises(CheckFailed, match=diagnosis):
+        checks.check_ablation_hook(wrong)
