@@ -253,3 +253,16 @@ def test_shipped_files_are_checked(tmp_path):
     w.write_bytes(bytes(data))
     with pytest.raises(ValueError, match="does not match the checksum"):
         shipped.load_resid_mlp(w, m)
+
+
+def test_own_subcomponents_counts_exclusive_single_subcomponents():
+    from course_utils.decomposition import own_subcomponents
+
+    ci = torch.tensor([[0.9, 0.0, 0.0], [0.0, 0.8, 0.3], [0.0, 0.0, 0.7], [0.9, 0.0, 0.0]])
+    # input 0 and 3 share subcomponent 0; input 1 uses two; input 2 uses subcomponent 2 alone, but
+    # subcomponent 2 is also important on input 1
+    assert own_subcomponents(ci) == 0
+    assert own_subcomponents(torch.eye(4)) == 4
+    assert own_subcomponents(ci, threshold=0.5) == 2  # inputs 1 and 2
+    with pytest.raises(ValueError, match="n_feat, C"):
+        own_subcomponents(torch.zeros(3))

@@ -8,7 +8,14 @@ Submodules: ``apd`` (APD), ``compare`` (SAE vs SPD on the same toy model), ``con
 ``figures``, ``shipped`` (the residual-MLP decomposition shipped with the course).
 """
 
-from course_utils.decomposition.metrics import ci_l0, column_cosines, mmcs_ml2r, n_alive, subcomponent_norms
+from course_utils.decomposition.metrics import (
+    ci_l0,
+    column_cosines,
+    mmcs_ml2r,
+    n_alive,
+    own_subcomponents,
+    subcomponent_norms,
+)
 from course_utils.decomposition.spd import (
     CIFunctions,
     SPDConfig,
@@ -36,7 +43,8 @@ from course_utils.decomposition.targets import (
 __all__ = [
     "CIFunctions", "ResidualMLPTarget", "SPDConfig", "SPDModel", "SPDResult", "TMSTarget", "Target",
     "causal_importance", "causal_importances", "ci_l0", "column_cosines", "faithfulness_loss",
-    "importance_minimality_loss", "lower_leaky_hard_sigmoid", "mmcs_ml2r", "one_hot_causal_importances", "n_alive", "rank_one_forward",
+    "importance_minimality_loss", "lower_leaky_hard_sigmoid", "mmcs_ml2r", "one_hot_causal_importances", "n_alive", "own_subcomponents",
+    "rank_one_forward",
     "stochastic_mask", "subcomponent_norms", "train_residual_mlp", "train_spd", "train_tms_target",
     "upper_leaky_hard_sigmoid",
 ]

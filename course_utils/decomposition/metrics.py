@@ -88,3 +88,16 @@ def subcomponent_contributions(W_E: torch.Tensor, V_in: torch.Tensor, U_in: torc
     idx = torch.arange(W_E.shape[1])
     mlp_in = inner[idx, pick][:, None] * U_in[pick]  # [n_feat, d_mlp]
     return (W_E.T @ W_out_sum) * mlp_in
+
+
+def own_subcomponents(ci_one_hot: torch.Tensor, threshold: float = 0.1) -> int:
+    """How many input features have a subcomponent of their own: on the one-hot input i exactly one
+    subcomponent has g > threshold, and it has g ≤ threshold on every other one-hot input. The SPD
+    paper's residual-MLP W_in result is this count equal to the number of features.
+    ci_one_hot: [n_feat, C] (row i: the causal importances on x = value·e_i)."""
+    if not isinstance(ci_one_hot, torch.Tensor) or ci_one_hot.ndim != 2:
+        raise ValueError(f"ci_one_hot must be a [n_feat, C] tensor, got {getattr(ci_one_hot, 'shape', ci_one_hot)}")
+    on = ci_one_hot > threshold  # [n_feat, C]
+    single = on.sum(1) == 1
+    exclusive = on.sum(0) == 1  # [C]: important on one input only
+    return int((single & (on & exclusive).any(1)).sum())
