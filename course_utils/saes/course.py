@@ -237,7 +237,11 @@ def train_course_saes(out: Path = COURSE_SAE_DIR, n_tokens: int = 200_000, only:
             if progress:
                 print(f"  {s.name}: {json.dumps(record['eval'])}", flush=True)
             sums = save_course_sae(sae, s, record, out, n_ctx)
-            manifest["saes"][s.name] = {"spec": asdict(s), "d_in": sae.cfg.d_in}
+            command = (f"python -m course_utils.saes train-course-saes --tokens {n_tokens} --epochs {epochs} "
+                       f"--eval-tokens {eval_tokens}")
+            # per SAE: SAEs retrained later with other settings keep their own command
+            manifest["saes"][s.name] = {"spec": asdict(s), "d_in": sae.cfg.d_in,
+                                        "command": f"{command} --only {s.name}"}
             manifest["sha256"] = {k: v for k, v in manifest["sha256"].items() if not k.startswith(s.name + "/")}
             manifest["sha256"].update(sums)
             manifest["command"] = (f"python -m course_utils.saes train-course-saes --tokens {n_tokens} "
