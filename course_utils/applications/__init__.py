@@ -13,8 +13,15 @@ from course_utils.applications.compression import (
     spliced_loss,
     superposition_savings,
 )
-from course_utils.applications.figures import plot_dose_response, plot_savings, plot_shift, plot_steering_cost
+from course_utils.applications.figures import (
+    plot_dose_response,
+    plot_savings,
+    plot_shift,
+    plot_steering_cost,
+    steering_explorer,
+)
 from course_utils.applications.shift import (
+    OrthonormalDictionary,
     Probe,
     ShiftResult,
     ablate_latents,
@@ -23,6 +30,7 @@ from course_utils.applications.shift import (
     fit_probe,
     group_accuracy,
     latent_attribution,
+    planted_task,
     run_shift,
     spurious_units,
 )
@@ -43,10 +51,11 @@ from course_utils.applications.steering import (
 )
 
 __all__ = [
-    "Probe", "Savings", "ShiftResult", "ablate_latents", "add_hook", "best_latent", "biased_and_balanced",
+    "OrthonormalDictionary", "Probe", "Savings", "ShiftResult", "ablate_latents", "add_hook", "best_latent", "biased_and_balanced",
     "clamp_hook", "concept_fraction", "concept_of_generated", "concept_precision", "dose_response",
     "fit_probe", "generate_ids", "group_accuracy", "latent_attribution", "latent_direction",
-    "matching_width", "mean_difference_direction", "monosemantic_loss", "plot_dose_response",
+    "matching_width", "mean_difference_direction", "monosemantic_loss", "planted_task", "plot_dose_response",
     "plot_savings", "plot_shift", "plot_steering_cost", "probe_direction", "prompt_windows", "run_shift",
-    "spliced_loss", "spurious_units", "steered_loss", "superposition_savings", "tolerant_labels",
+    "spliced_loss", "spurious_units", "steered_loss", "steering_explorer", "superposition_savings",
+    "tolerant_labels",
 ]

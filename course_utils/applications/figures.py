@@ -69,3 +69,43 @@ def plot_savings(savings: Any) -> go.Figure:
     fig.update_xaxes(title="sparsity S (x is 0 with probability S)")
     fig.update_yaxes(title="hidden dimensions")
     return style(fig, title="Dimensions superposition saves, and what it costs", height=480)
+
+
+def generations_html(prompt: str, continuations: Mapping[str, str]) -> str:
+    """An HTML block: the prompt's last lines, then each labelled continuation (escaped, monospace)."""
+    import html
+
+    tail = "\n".join(prompt.splitlines()[-4:])
+    rows = [f"<p><b>prompt (last lines)</b></p><pre>{html.escape(tail)}</pre>"]
+    rows += [f"<p><b>{html.escape(k)}</b></p><pre>{html.escape(v)}</pre>" for k, v in continuations.items()]
+    return "\n".join(rows)
+
+
+def steering_explorer(generate: Any, latents: Sequence[str], strengths: Sequence[float], prompt: str) -> Any:
+    """Live: a latent menu and a strength slider; each change shows ``generate(latent, strength)``
+    (the steered continuation of ``prompt``). On the website: one tab per strength for the first
+    latent, precomputed by the same function (the static twin)."""
+    from course_utils.plotting import html_tabs, in_book_build
+
+    if not latents or not strengths:
+        raise ValueError("give at least one latent and one strength")
+    if in_book_build():
+        first = latents[0]
+        return html_tabs({f"{s:g}": generations_html(prompt, {f"{first}, strength {s:g}": generate(first, s)})
+                          for s in strengths})
+
+    import ipywidgets as widgets
+    from IPython.display import HTML, display
+
+    pick = widgets.Dropdown(options=list(latents), description="latent")
+    strength = widgets.SelectionSlider(options=list(strengths), value=strengths[0], description="strength",
+                                       continuous_update=False)
+    out = widgets.Output()
+
+    def redraw(latent: str, strength: float) -> None:
+        out.clear_output(wait=True)
+        with out:
+            display(HTML(generations_html(prompt, {f"{latent}, strength {strength:g}": generate(latent, strength)})))
+
+    widgets.interactive_output(redraw, {"latent": pick, "strength": strength})
+    return widgets.VBox([widgets.HBox([pick, strength]), out])

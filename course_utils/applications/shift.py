@@ -143,6 +143,7 @@ class ShiftResult:
     scr: float
     concept_names: tuple[str, str] = ("", "")
     sizes: dict[str, int] = field(default_factory=dict)
+    probe: Probe | None = None
 
 
 def biased_and_balanced(y: np.ndarray, z: np.ndarray, n_per_group: int, seed: int = 0, balanced: bool = False
@@ -163,9 +164,10 @@ def biased_and_balanced(y: np.ndarray, z: np.ndarray, n_per_group: int, seed: in
 @torch.no_grad()
 def run_shift(X_train: torch.Tensor, y_train: np.ndarray, z_train: np.ndarray, X_test: torch.Tensor,
               y_test: np.ndarray, z_test: np.ndarray, sae: Any, n_per_group: int = 1000, top_n: int = 20,
-              seed: int = 0, names: tuple[str, str] = ("intended", "spurious")) -> ShiftResult:
+              seed: int = 0, names: tuple[str, str] = ("intended", "spurious"), margin: float = 0.1
+              ) -> ShiftResult:
     """The whole experiment: biased probe, attribution, automatic choice of the spurious latents among
-    the ``top_n`` by attribution, ablation with the error kept, retraining, the neuron skyline (the same
+    the ``top_n`` by attribution (spurious precision above intended precision by ``margin``), ablation with the error kept, retraining, the neuron skyline (the same
     selection applied to the hook's basis directions, mean-ablated), the oracle and SCR."""
     check_same_length(X_train=X_train, y_train=y_train, z_train=z_train)
     check_same_length(X_test=X_test, y_test=y_test, z_test=z_test)
@@ -178,14 +180,14 @@ def run_shift(X_train: torch.Tensor, y_train: np.ndarray, z_train: np.ndarray, X
     W_dec = sae.W_dec.detach()
     attr = latent_attribution(fb[yb], fb[~yb], W_dec, probe.w)
     cand = attr.topk(top_n).indices.tolist()
-    spur = spurious_units(f_all.numpy(), y_train, z_train, cand)
+    spur = spurious_units(f_all.numpy(), y_train, z_train, cand, margin)
     Xt_abl = ablate_latents(Xt, ft, W_dec, spur)
     retrained = fit_probe(ablate_latents(Xb, fb, W_dec, spur), yb, seed=seed)
     # neuron skyline: the same attribution and selection on the basis directions, mean-ablated
     mu = X_train.mean(0)
     n_attr = ((Xb[yb].mean(0) - Xb[~yb].mean(0)) * probe.w).abs()
     n_cand = n_attr.topk(min(top_n, len(n_attr))).indices.tolist()
-    n_spur = spurious_units((X_train - mu).numpy(), y_train, z_train, n_cand)
+    n_spur = spurious_units((X_train - mu).numpy(), y_train, z_train, n_cand, margin)
     Xt_n = Xt.clone()
     Xt_n[:, n_spur] = mu[n_spur]
     oracle_idx = biased_and_balanced(y_train, z_train, n_per_group // 2, seed + 2, balanced=True)
@@ -197,4 +199,34 @@ def run_shift(X_train: torch.Tensor, y_train: np.ndarray, z_train: np.ndarray, X
     return ShiftResult(base, shift, group_accuracy(retrained.predict(Xt_abl), yt, zt),
                        group_accuracy(probe.predict(Xt_n), yt, zt), orc, cand, spur, n_spur,
                        scr=float((shift["intended"] - base["intended"]) / gap) if gap > 0 else float("nan"),
-                       concept_names=names, sizes={"train": len(tr), "test": len(te)})
+                       concept_names=names, sizes={"train": len(tr), "test": len(te)}, probe=probe)
+
+
+class OrthonormalDictionary:
+    """A dictionary with orthonormal rows ``W_dec: [d_sae, d]`` whose encoder is exact for
+    non-negative codes: ``f = relu(x @ W_dec.T)`` (what an ideal SAE of a planted task would learn)."""
+
+    def __init__(self, W_dec: torch.Tensor) -> None:
+        gram = W_dec @ W_dec.T
+        if not torch.allclose(gram, torch.eye(len(W_dec), dtype=W_dec.dtype), atol=1e-5):
+            raise ValueError("W_dec must have orthonormal rows")
+        self.W_dec = W_dec
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x @ self.W_dec.T)
+
+
+def planted_task(n: int = 8000, d: int = 24, d_sae: int = 12, spurious_scale: float = 3.0, seed: int = 0
+                 ) -> tuple[torch.Tensor, np.ndarray, np.ndarray, OrthonormalDictionary]:
+    """A toy SHIFT task where each label is one latent: ``x = sum_j c_j W_dec[j] + noise`` with latent 0
+    = the intended label y, latent 1 = ``spurious_scale`` * the spurious label z (louder than y), the
+    other latents random sparse. Returns ``X: [n, d]``, ``y``, ``z`` and the exact dictionary."""
+    g = torch.Generator().manual_seed(seed)
+    W_dec = torch.linalg.qr(torch.randn(d, d, generator=g))[0][:d_sae]  # orthonormal rows
+    y = (torch.rand(n, generator=g) < 0.5).numpy()
+    z = (torch.rand(n, generator=g) < 0.5).numpy()
+    codes = torch.rand(n, d_sae, generator=g) * (torch.rand(n, d_sae, generator=g) < 0.2)
+    codes[:, 0] = torch.as_tensor(y, dtype=torch.float32)
+    codes[:, 1] = torch.as_tensor(z, dtype=torch.float32) * spurious_scale
+    X = codes @ W_dec + 0.05 * torch.randn(n, d, generator=g)
+    return X, y, z, OrthonormalDictionary(W_dec)

@@ -247,18 +247,24 @@ def best_latent(latent_acts: np.ndarray, labels: np.ndarray, min_precision: floa
 def prompt_windows(tokenizer: Any, texts: Sequence[str], n_prompts: int, length: int = 48, seed: int = 0
                    ) -> torch.Tensor:
     """``[n_prompts, length]`` token ids: each the first ``length`` tokens of a text from a random
-    line start of a random text (seeded), so that labels of prompt + continuation start in a known
-    state (outside any string or comment)."""
+    top-level line start (not indented, and outside any string or comment by the course labeller) of a
+    random parsable text (seeded), so that labels of prompt + continuation start in a known state."""
+    from course_utils.labels import LabelError, char_labels
+
     g = torch.Generator().manual_seed(seed)
     out: list[list[int]] = []
-    order = torch.randperm(len(texts), generator=g).tolist()
-    for i in order:
-        lines = texts[i].splitlines(keepends=True)
-        starts = [k for k, ln in enumerate(lines) if ln.strip() and not ln.startswith((" ", "\t", "#", '"', "'"))]
+    for i in torch.randperm(len(texts), generator=g).tolist():
+        text = texts[i]
+        try:
+            lab = char_labels(text)
+        except LabelError:
+            continue
+        starts = [0] + [k + 1 for k, ch in enumerate(text[:-1]) if ch == "\n"]
+        starts = [a for a in starts if text[a] not in " \t\n#" and not lab.in_string[a]]
         if not starts:
             continue
-        k = starts[int(torch.randint(len(starts), (1,), generator=g))]
-        ids = tokenizer.encode("".join(lines[k:])).ids
+        a = starts[int(torch.randint(len(starts), (1,), generator=g))]
+        ids = tokenizer.encode(text[a:]).ids
         if len(ids) >= length:
             out.append(ids[:length])
         if len(out) == n_prompts:
