@@ -47,7 +47,7 @@ def _sae_lens_rate(batches: list[torch.Tensor]) -> float:
     finally:
         bench._REGISTRY.clear()
         bench._REGISTRY.update(registry)
-    return module._sae_lens(batches, D, D_SAE, K)
+    return module._sae_lens("topk", batches, D, D_SAE, k=K)
 
 
 @benchmark("ch05/transcoder_training_tokens_per_s")
