@@ -1,0 +1,101 @@
+"""Chapter 7 on the course model: the numbers the page states, asserted with stated tolerances on a
+shortened version of the page's runs (same hooks, SAE, concepts and seeds; fewer tokens and prompts).
+
+* steering: the difference-of-means direction raises the fraction of generated string tokens by at
+  least 0.1 over the unsteered baseline at strength 32; a random direction of the same norm does not
+  raise it by more than 0.05; every edit of norm 8 costs held-out loss (> 0.1 nats);
+* SHIFT: the biased probe is confounded (worst group < 0.3, spurious accuracy > 0.6), the oracle beats
+  it by > 0.1 on the intended label, SHIFT lowers spurious accuracy but moves intended accuracy by
+  less than 0.05, so SCR < 0.2 (the paper's effect is measured to differ);
+* compression: at sparsity 0.99 the 5-dimensional toy model matches a monosemantic model at least 5
+  dimensions wider, at sparsity 0 it saves at most one; the interference cost is never negative
+  beyond 1e-4; the SAE splice without error term costs the course model > 0.1 nats at resid1.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from course_utils import applications as app
+
+HOOK = "blocks.1.hook_resid_pre"
+
+
+@pytest.fixture(scope="module")
+def setup():
+    from course_utils.course_lm import load_course_lm
+    from course_utils.saes.course import load_course_sae
+    from course_utils.saes.interp import labelled_activations
+
+    torch.set_num_threads(1)
+    model, tok = load_course_lm()
+    sae = load_course_sae("resid1-topk-2048", model)
+    train = labelled_activations(model, tok, HOOK, 12_000, "train", seed=0)
+    test = labelled_activations(model, tok, HOOK, 6_000, "validation", seed=1)
+    return model, tok, sae, train, test
+
+
+@torch.no_grad()
+def test_generation_without_hooks_is_the_greedy_completion(setup):
+    from course_utils.course_lm import complete
+
+    model, tok, *_ = setup
+    prompt = "def add(a, b):\n    return"
+    ids = torch.tensor([tok.encode(prompt).ids])
+    assert tok.decode(app.generate_ids(model, ids, 8)[0].tolist()) == complete(model, tok, prompt, 8)
+
+
+@torch.no_grad()
+def test_steering_dose_response_and_cost(setup):
+    from course_utils.corpus import load_corpus
+    from course_utils.saes.course import corpus_windows
+    from course_utils.saes.interp import random_directions
+
+    model, tok, sae, train, _ = setup
+    y = train.labels["in_string"]
+    prompts = app.prompt_windows(tok, [f.text for f in load_corpus("validation")], 8, 48, seed=0)
+    mean_diff = app.mean_difference_direction(train.acts, y)
+    rand = random_directions(model.cfg.d_model, 1, seed=0)[:, 0]
+    f_md = app.dose_response(model, tok, prompts, HOOK, mean_diff, [0.0, 32.0], "in_string", 16)
+    f_rand = app.dose_response(model, tok, prompts, HOOK, rand, [0.0, 32.0], "in_string", 16)
+    assert f_md[1] - f_md[0] >= 0.1, f_md
+    assert f_rand[1] - f_rand[0] <= 0.05, f_rand
+    windows = corpus_windows(tok, "validation", 4 * 128, model.cfg.n_ctx, seed=2)
+    clean = app.steered_loss(model, windows)
+    for d in (mean_diff, rand, app.latent_direction(sae, app.best_latent(sae.encode(train.acts).numpy(), y))):
+        assert app.steered_loss(model, windows, [(HOOK, app.add_hook(d, 8.0))]) - clean > 0.1
+    assert app.steered_loss(model, windows, [(HOOK, app.add_hook(mean_diff, 0.0))]) == pytest.approx(clean)
+
+
+@torch.no_grad()
+def test_shift_on_the_course_model(setup):
+    _, _, sae, train, test = setup
+    res = app.run_shift(train.acts, train.labels["in_string"], train.labels["bracket>=1"], test.acts,
+                        test.labels["in_string"], test.labels["bracket>=1"], sae, n_per_group=700, top_n=50)
+    assert res.base["worst_group"] < 0.3 and res.base["spurious"] > 0.6
+    assert res.oracle["intended"] - res.base["intended"] > 0.1
+    assert res.shift["spurious"] < res.base["spurious"]
+    assert abs(res.shift["intended"] - res.base["intended"]) < 0.05
+    assert res.scr < 0.2 and len(res.ablated) > 0
+
+
+def test_superposition_savings_on_toy_models():
+    from course_utils import tms
+
+    sweep = tms.sparsity_sweep(20, 5, [0.0, 0.99], importance_decay=0.9, steps=1500, seed=0)
+    sav = app.superposition_savings(sweep)
+    assert sav.saved[1] >= 5 and sav.saved[0] <= 1
+    assert min(sav.interference_cost) > -1e-4
+
+
+@torch.no_grad()
+def test_forced_monosemantic_replacement_costs_loss(setup):
+    from course_utils.saes.course import corpus_windows
+
+    model, tok, sae, *_ = setup
+    windows = corpus_windows(tok, "validation", 4 * 128, model.cfg.n_ctx, seed=2)
+    clean = app.spliced_loss(model, windows, HOOK, mode="clean")
+    with_sae = app.spliced_loss(model, windows, HOOK, sae, "sae")
+    zero = app.spliced_loss(model, windows, HOOK, mode="zero")
+    assert clean + 0.1 < with_sae < zero
