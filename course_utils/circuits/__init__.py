@@ -35,6 +35,21 @@ from course_utils.circuits.course import (
 )
 from course_utils.circuits.course import shipped_names as shipped_transcoders
 from course_utils.circuits.course import training_log as transcoder_log
+from course_utils.circuits.export import graph_json, save_graph_json
+from course_utils.circuits.graph import (
+    AttributionGraph,
+    PruneResult,
+    build_graph,
+    compute_influence,
+    graph_scores,
+    prune_graph,
+)
+from course_utils.circuits.replacement import (
+    LocalReplacement,
+    build_replacement,
+    course_transcoders,
+    frozen_forward,
+)
 from course_utils.circuits.transcoder_evals import evaluate_replacement
 from course_utils.circuits.transcoder_io import load_transcoder, register_sae_lens_topk_transcoders, save_transcoder
 from course_utils.circuits.transcoders import (
@@ -56,4 +71,7 @@ __all__ = [
     "TopKTranscoder", "TopKTranscoderConfig", "Transcoder", "load_clt", "load_transcoder", "make_transcoder",
     "mlp_hooks", "register_sae_lens_topk_transcoders", "save_clt", "save_transcoder", "train_clt",
     "train_transcoder",
+    "AttributionGraph", "LocalReplacement", "PruneResult", "build_graph", "build_replacement",
+    "compute_influence", "course_transcoders", "frozen_forward", "graph_json", "graph_scores", "prune_graph",
+    "save_graph_json",
 ]
