@@ -97,7 +97,7 @@ def _cite(keys: str, role: str, bib: dict[str, BibEntry]) -> str:
 
 _ROLE = re.compile(r"\{([a-z][a-z0-9:-]*)\}`([^`]+)`")
 _FENCE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>[a-z][a-z0-9-]*)\}\s*(?P<arg>.*)$")
-_CHAPTER_LINK = re.compile(r"\]\(\.\./((?:ch\d+|app[A-Z])_[A-Za-z0-9_]+)/index\.(?:ipynb|md|py)(#[^)]*)?\)")
+_CHAPTER_LINK = re.compile(r"\]\(\.\./((?:ch\d+[b-z]?|app[A-Z])_[A-Za-z0-9_]+)/index\.(?:ipynb|md|py)(#[^)]*)?\)")
 
 
 def _role(m: re.Match[str], bib: dict[str, BibEntry]) -> str:
