@@ -2,11 +2,12 @@
 shortened version of the page's runs (same hooks, SAE, concepts and seeds; fewer tokens and prompts).
 
 * steering: the difference-of-means direction raises the fraction of generated string tokens by at
-  least 0.1 over the unsteered baseline at strength 32; a random direction of the same norm does not
-  raise it by more than 0.05; every edit of norm 8 costs held-out loss (> 0.1 nats);
+  least 0.1 over the unsteered baseline at strength 32, and by at least 0.1 more than a random
+  direction of the same norm; every edit of norm 8 costs held-out loss (> 0.1 nats);
 * SHIFT: the biased probe is confounded (worst group < 0.3, spurious accuracy > 0.6), the oracle beats
   it by > 0.1 on the intended label, SHIFT lowers spurious accuracy but moves intended accuracy by
-  less than 0.05, so SCR < 0.2 (the paper's effect is measured to differ);
+  less than 0.05, so SCR < 0.2 (the paper's effect is measured to differ; sampling seeds 0-3 gave
+  SCR 0.05-0.13, oracle margins 0.14-0.16, worst groups 0.15-0.22);
 * compression: at sparsity 0.99 the 5-dimensional toy model matches a monosemantic model at least 5
   dimensions wider, at sparsity 0 it saves at most one; the interference cost is never negative
   beyond 1e-4; the SAE splice without error term costs the course model > 0.1 nats at resid1.
@@ -60,7 +61,8 @@ def test_steering_dose_response_and_cost(setup):
     f_md = app.dose_response(model, tok, prompts, HOOK, mean_diff, [0.0, 32.0], "in_string", 16)
     f_rand = app.dose_response(model, tok, prompts, HOOK, rand, [0.0, 32.0], "in_string", 16)
     assert f_md[1] - f_md[0] >= 0.1, f_md
-    assert f_rand[1] - f_rand[0] <= 0.05, f_rand
+    # prompt seeds 0-2 gave mean-difference effects of +0.2 or more and random ones of +0.04 or less
+    assert (f_md[1] - f_md[0]) - (f_rand[1] - f_rand[0]) >= 0.1, (f_md, f_rand)
     windows = corpus_windows(tok, "validation", 4 * 128, model.cfg.n_ctx, seed=2)
     clean = app.steered_loss(model, windows)
     for d in (mean_diff, rand, app.latent_direction(sae, app.best_latent(sae.encode(train.acts).numpy(), y))):

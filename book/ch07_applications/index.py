@@ -1,0 +1,478 @@
+# %% [markdown]
+# The earlier chapters took superposition apart: toy models that pack more features than dimensions,
+# sparse autoencoders (SAEs) that unpack them, and a decomposition of the weights instead of the
+# activations. This chapter asks what that buys. Three uses are measured on the course model, with
+# the ground-truth labels of `course_utils.labels` as the referee: **steering** the model along a
+# direction, **removing a spurious concept** from a classifier by ablating SAE latents (SHIFT,
+# {cite}`marks2024sparse`), and the claim that **polysemanticity is compression**. The chapter ends
+# with what interpretability has and has not shown for safety, and what is open.
+#
+# The code is in `course_utils.applications`; everything below runs on the shipped course model and
+# its shipped SAEs (`resid1-topk-2048`: 2,048 TopK latents, $k = 16$, on the residual stream before
+# block 1).
+
+# %% tags=["remove-output"]
+import numpy as np
+import torch
+
+from course_utils import applications as app
+from course_utils import pick, set_seed, tms
+from course_utils.corpus import load_corpus
+from course_utils.course_lm import load_course_lm
+from course_utils.saes.course import corpus_windows, load_course_sae, spec
+from course_utils.saes.interp import labelled_activations, random_directions
+
+set_seed(0)
+torch.set_num_threads(1)
+torch.set_grad_enabled(False)  # the page only runs the model forward
+size = pick(
+    cpu=dict(train_tokens=12_000, test_tokens=6_000, prompts=12, new=20, per_group=700),
+    gpu=dict(
+        train_tokens=60_000, test_tokens=30_000, prompts=64, new=32, per_group=4000
+    ),
+)
+HOOK = "blocks.1.hook_resid_pre"
+model, tokenizer = load_course_lm()
+sae = load_course_sae("resid1-topk-2048", model)
+train = labelled_activations(
+    model, tokenizer, HOOK, size["train_tokens"], "train", seed=0
+)
+test = labelled_activations(
+    model, tokenizer, HOOK, size["test_tokens"], "validation", seed=1
+)
+print(size)
+
+# %% [markdown]
+# ## Steering, measured
+#
+# *Activation steering* adds a vector to a hidden state at every position while the model generates
+# {cite}`turner2023activation`; with an SAE the vector can be a latent's decoder direction, or the
+# latent can be *clamped* to a value {cite}`templeton2024scaling`. Whether it works is usually judged
+# by reading the output. Here the output is Python, so a labeller can judge it: the measure is the
+# fraction of generated tokens that lie **inside a string**, read off the generated text by Python's
+# own tokenizer (`app.tolerant_labels`: generated code need not parse, so only the tokenizer, not
+# the parser, is used; on parsable code it agrees with the course labeller, which the tests check).
+#
+# Four unit directions in the 128-dimensional residual stream, all added with the same norm (the
+# *strength*; the residual stream's mean norm here is about 17.5):
+#
+# * the SAE latent with the best F1 for "in a string" among latents with precision ≥ 0.9, and the
+#   latent whose decoder direction is nearest the difference of means (a supervised choice);
+# * the weight vector of a logistic-regression probe for the concept;
+# * the difference between the mean activation on string tokens and on other tokens;
+# * a random direction.
+
+# %%
+CONCEPT = "in_string"
+y = train.labels[CONCEPT]
+latents = sae.encode(train.acts).numpy()
+string_latent = app.best_latent(latents, y)
+mean_diff = app.mean_difference_direction(train.acts, y)
+nearest = int((sae.W_dec @ mean_diff / sae.W_dec.norm(dim=1)).argmax())
+directions = {
+    f"SAE latent {string_latent}": app.latent_direction(sae, string_latent),
+    f"SAE latent {nearest}": app.latent_direction(sae, nearest),
+    "probe": app.probe_direction(train.acts, y),
+    "mean difference": mean_diff,
+    "random": random_directions(model.cfg.d_model, 1, seed=0)[:, 0],
+}
+cos = {k: float(v @ directions["mean difference"]) for k, v in directions.items()}
+print("cosine with the mean difference:", {k: round(c, 2) for k, c in cos.items()})
+print(f"mean residual norm at {HOOK}: {train.acts.norm(dim=-1).mean():.1f}")
+
+# %% [markdown]
+# Each direction is added at every position while the model continues 12 prompts greedily (48-token
+# windows of held-out standard-library files, starting at a top-level line), and the fraction of the
+# new tokens inside a string is counted:
+
+# %%
+texts = [f.text for f in load_corpus("validation")]
+prompts = app.prompt_windows(tokenizer, texts, size["prompts"], length=48, seed=0)
+strengths = [0.0, 8.0, 16.0, 32.0, 48.0]
+fractions = {
+    name: app.dose_response(
+        model, tokenizer, prompts, HOOK, d, strengths, CONCEPT, size["new"]
+    )
+    for name, d in directions.items()
+}
+for name, f in fractions.items():
+    print(f"{name:>16}: " + "  ".join(f"{v:.2f}" for v in f))
+
+# %% tags=["hide-input"]
+app.plot_dose_response(strengths, fractions, CONCEPT, baseline=fractions["probe"][0])
+
+# %% [markdown]
+# Read the dose-response curves: the two supervised directions raise the fraction of string tokens
+# above the unsteered baseline (0.47 here), the difference of means to about 0.64 at strength 32 and
+# the probe to about 0.67 before it falls back at 48. The precise SAE latent and the random direction
+# *lower* it (to about a third): at large strengths the model falls into repeating a few tokens. The
+# SAE latent nearest the mean difference raises it a little at small strengths and then falls like
+# the random direction. Single SAE latents are weaker steering handles than a difference of means
+# here, the same ordering AxBench found on large models {cite}`wu2025axbench`. The course's latents
+# are narrow (the best one fires on few string tokens), which is one reason: a latent that marks one
+# kind of string is not "the string feature".
+
+# %% [markdown]
+# ### What it costs
+#
+# The price of an edit is the damage it does elsewhere: the next-token loss on held-out code with the
+# vector added at every position.
+
+# %%
+held_out = corpus_windows(tokenizer, "validation", 8 * 128, model.cfg.n_ctx, seed=2)
+clean = app.steered_loss(model, held_out)
+costs = {
+    name: [
+        app.steered_loss(model, held_out, [(HOOK, app.add_hook(d, s))])
+        for s in strengths
+    ]
+    for name, d in directions.items()
+}
+print(f"clean held-out loss {clean:.3f} nats/token")
+for name, c in costs.items():
+    print(f"{name:>16}: " + "  ".join(f"{v:.2f}" for v in c))
+
+# %% tags=["hide-input"]
+app.plot_steering_cost(strengths, costs, clean)
+
+# %% [markdown]
+# Every direction costs about the same at a given strength, random included: the loss grows with the
+# norm of the edit, not with its meaning. At strength 8 (about half the residual norm) the cost is
+# already 0.3 to 0.5 nats per token; at 32, where the string fraction peaks, it is 3 to 4 nats.
+# Steering a two-layer model this hard is a blunt instrument.
+#
+# ### Steering explorer
+#
+# Pick a latent (the string latent above, or the best "in a comment" latent) and a strength to see
+# the steered continuation of one prompt. Things to try: raise the strength step by step and watch
+# where the output stops being code. *On the website* the tabs show the string latent at each
+# strength (precomputed by the same function); choosing another latent needs a live notebook.
+
+# %%
+comment_latent = app.best_latent(latents, train.labels["in_comment"])
+steer_latents = {
+    f"string latent {string_latent}": string_latent,
+    f"comment latent {comment_latent}": comment_latent,
+}
+prompt = prompts[11:12]  # a prompt that ends in code, not in a docstring
+
+
+def steered(name: str, strength: float) -> str:
+    d = app.latent_direction(sae, steer_latents[name])
+    ids = app.generate_ids(model, prompt, 24, [(HOOK, app.add_hook(d, strength))])
+    return tokenizer.decode(ids[0].tolist())
+
+
+app.steering_explorer(
+    steered, list(steer_latents), strengths, tokenizer.decode(prompt[0].tolist())
+)
+
+# %% [markdown]
+# Clamping sets the latent's value instead of adding to it, and keeps the SAE's error term (what the
+# SAE fails to reconstruct) untouched: `app.clamp_hook` computes $x + (c - f_i(x))\,W_{\text{dec},i}$.
+# Clamped to 20 at every position, the string latent gives the continuation below; the unsteered
+# model continues this prompt with an import statement, the clamped one degenerates into a repeated
+# token.
+
+# %%
+clamped = app.generate_ids(
+    model, prompt, 24, [(HOOK, app.clamp_hook(sae, string_latent, 20.0))]
+)
+print(repr(tokenizer.decode(clamped[0].tolist())))
+
+# %% [markdown]
+# ## Removing a spurious concept (SHIFT, made checkable)
+#
+# SHIFT {cite}`marks2024sparse` starts from a classifier trained on data in which the intended label
+# is perfectly confounded with a spurious one (in the original, profession with gender), finds the SAE
+# latents the classifier reads, has a human mark the spurious ones and zero-ablates them while keeping
+# the SAE error term. On Gemma-2-2B the authors report profession / gender / worst-group accuracy
+# 67.7 / 81.9 / 18.2% before and 76.0 / 51.5 / 50.0% after (*quoted*). SAEBench turned the same
+# idea into the SCR score, $(A_\text{abl} - A_\text{base}) / (A_\text{oracle} - A_\text{base})$
+# {cite}`karvonen2025saebench`.
+#
+# The course's version replaces every judgement by a label:
+#
+# * **intended** label: the token is inside a string; **spurious** label: the token is inside
+#   brackets. Both are properties of the context, not of the token's identity, so deleting tokens
+#   cannot solve the task;
+# * the **biased** training set holds only strings inside brackets and non-strings outside them; the
+#   **test** set holds all four groups equally (held-out files);
+# * the probe is a logistic regression on the residual stream; latents are ranked by SAEBench's
+#   attribution $|(\bar f^+_j - \bar f^-_j)(W_{\text{dec},j} \cdot w)|$; among the top 50, the
+#   latents whose chance-corrected precision for "in brackets" exceeds that for "in a string"
+#   (measured on natural, unconfounded text) are marked spurious, with no human in the loop;
+# * the **neuron skyline** applies the same ranking and selection to the 128 residual dimensions
+#   (mean-ablated); the **oracle** is a probe trained on balanced data.
+
+# %%
+res = app.run_shift(
+    train.acts,
+    train.labels["in_string"],
+    train.labels["bracket>=1"],
+    test.acts,
+    test.labels["in_string"],
+    test.labels["bracket>=1"],
+    sae,
+    n_per_group=size["per_group"],
+    top_n=50,
+)
+rows = {
+    "biased probe": res.base,
+    "SHIFT": res.shift,
+    "SHIFT + retrain": res.shift_retrain,
+    "neuron skyline": res.neurons,
+    "oracle": res.oracle,
+}
+print(f"{'':>16} intended spurious worst")
+for name, acc in rows.items():
+    print(
+        f"{name:>16} {acc['intended']:8.3f} {acc['spurious']:8.3f}"
+        f" {acc['worst_group']:5.3f}"
+    )
+print(
+    f"ablated {len(res.ablated)} of the top {len(res.candidates)} latents; "
+    f"{len(res.ablated_neurons)} neurons; SCR = {res.scr:.3f}"
+)
+
+# %% tags=["hide-input"]
+app.plot_shift(rows)
+
+# %%
+yb = torch.as_tensor(train.labels["in_string"])
+zb = torch.as_tensor(train.labels["bracket>=1"])
+contrib = sae.encode(train.acts) * (sae.W_dec @ res.probe.w)  # [n_tokens, d_sae]
+# the probe's bracket signal per latent: non-string tokens inside brackets minus outside
+signal = contrib[~yb & zb].mean(0) - contrib[~yb & ~zb].mean(0)
+order = signal.argsort(descending=True)
+share = signal[order].cumsum(0) / signal.sum()
+print(
+    "share of the bracket signal in the top-k latents:",
+    {k: round(float(share[k - 1]), 2) for k in (10, 50, 200)},
+)
+# an upper bound on selection: ablate the top 50 by this signal
+# (it uses the unconfounded labels)
+te_idx = app.biased_and_balanced(
+    test.labels["in_string"],
+    test.labels["bracket>=1"],
+    size["per_group"] // 2,
+    seed=1,
+    balanced=True,
+)
+Xt = test.acts[te_idx]
+Xt_abl = app.ablate_latents(Xt, sae.encode(Xt), sae.W_dec, order[:50].tolist())
+best = app.group_accuracy(
+    res.probe.predict(Xt_abl),
+    test.labels["in_string"][te_idx],
+    test.labels["bracket>=1"][te_idx],
+)
+print(
+    "top 50 by bracket signal ablated: intended {intended:.3f}, "
+    "spurious {spurious:.3f}, "
+    "worst {worst_group:.3f}".format(**best)
+)
+
+# %% [markdown]
+# The biased probe does what a confounded probe does: it tracks brackets (spurious accuracy well above
+# chance) and fails on the groups where the two labels disagree (worst group far below 0.5).
+# **SHIFT's effect here is small**: ablating the automatically chosen latents moves intended accuracy
+# up and spurious accuracy down by two or three points, and the worst group does not recover; the SCR
+# score is about 0.1, far from the paper's result (*measured to differ*). The neuron skyline does no
+# better, and neither does retraining the probe after the ablation.
+#
+# The last cell shows why the choice of latents is not the problem. The probe's bracket signal is
+# fairly concentrated (the top 50 latents carry most of it), yet ablating exactly those 50, chosen
+# with unconfounded labels and so an upper bound on any selection rule, barely changes the probe.
+# What remains, the other latents and the SAE error, still carries enough of "inside brackets" for
+# the probe's decision: in this model the concept is represented redundantly, not by a few separable
+# latents. SHIFT's premise is that the spurious concept lives in few, recognisable latents; ground
+# truth makes that premise testable, and here it fails.
+
+# %% [markdown]
+# For contrast, a planted task where each label *is* one latent: activations built from 12 orthonormal
+# directions, latent 0 the intended label, latent 1 three times the spurious label, the rest random
+# sparse codes, and an exact dictionary in place of a trained SAE (`app.planted_task`):
+
+# %%
+X, y_toy, z_toy, toy_sae = app.planted_task(seed=0)
+toy = app.run_shift(
+    X[:6000],
+    y_toy[:6000],
+    z_toy[:6000],
+    X[6000:],
+    y_toy[6000:],
+    z_toy[6000:],
+    toy_sae,
+    n_per_group=400,
+    top_n=4,
+)
+print(f"ablated latents {toy.ablated}")
+for name, acc in {
+    "biased probe": toy.base,
+    "SHIFT": toy.shift,
+    "SHIFT + retrain": toy.shift_retrain,
+    "oracle": toy.oracle,
+}.items():
+    print(
+        f"{name:>16} {acc['intended']:8.3f} {acc['spurious']:8.3f}"
+        f" {acc['worst_group']:5.3f}"
+    )
+
+# %% [markdown]
+# The automatic choice finds the planted spurious latent. Ablating it alone is not enough: the
+# probe's threshold was set where the louder spurious latent put it, so after ablation every example
+# falls on one side (worst group 0). Retraining the probe on the ablated data, the paper's "SHIFT +
+# retrain", fixes it completely. On the course model neither step helps, because there the spurious
+# concept is not one latent.
+
+# %% [markdown]
+# ## Polysemanticity as compression, tested
+#
+# One argument in the debate (seed 000 of the course's reading list, an essay) runs: features are
+# sparse, so networks pack several into a neuron (superposition); this is efficient compression;
+# "fewer neurons may be required overall" and "smaller networks could potentially achieve comparable
+# performance"; so perhaps we should design for polysemanticity rather than against it. The toy model
+# of superposition {cite}`elhage2022toy` lets us price that efficiency exactly.
+#
+# The yardstick is the best **monosemantic** model with $k$ hidden dimensions: one feature per
+# dimension, the $k$ most important kept exactly and every other feature replaced by its mean (the
+# bias can output it), so its loss is $L_\text{mono}(k) = \frac1n\sum_{i \notin \text{top-}k} I_i
+# (p/3 - p^2/4)$. Against a trained 20-feature, 5-dimension model at each sparsity $S$ (importance
+# $0.9^i$), the table gives the features it represents (norm > 0.5), $k^*$, the smallest monosemantic
+# width that matches its loss, the dimensions saved $k^* - 5$, and the interference cost: its loss
+# minus that of a monosemantic model giving each represented feature its own dimension.
+
+# %%
+with torch.enable_grad():  # training the toy models needs gradients
+    sweep = tms.sparsity_sweep(
+        20,
+        5,
+        [0.0, 0.7, 0.9, 0.97, 0.99, 0.997],
+        importance_decay=0.9,
+        steps=pick(cpu=1500, gpu=10_000),
+        seed=0,
+    )
+sav = app.superposition_savings(sweep)
+print(" S      loss  repr  k*  saved  interference")
+for i, s in enumerate(sav.sparsity):
+    print(
+        f"{s:5.3f} {sav.loss[i]:.5f} {sav.represented[i]:5d} "
+        f"{sav.matching_width[i]:3d} "
+        f"{sav.saved[i]:6d} {sav.interference_cost[i]:.5f}"
+    )
+
+# %% tags=["hide-input"]
+app.plot_savings(sav)
+
+# %% [markdown]
+# And on the course model: replace an activation by its SAE reconstruction and drop the error term,
+# which forces the computation through 2,048 units, most of which fire for one thing. The loss it gives
+# up, against the clean model and against deleting the activation altogether:
+
+# %%
+spliced = {}
+for name in ("resid1-topk-2048", "mlp1out-topk-2048"):
+    s, h = load_course_sae(name, model), spec(name).hook_name
+    spliced[name] = {
+        m: app.spliced_loss(model, held_out, h, s, m) for m in ("clean", "sae", "zero")
+    }
+for name, v in spliced.items():
+    print(
+        f"{name}: clean {v['clean']:.3f}, SAE without error {v['sae']:.3f}, "
+        f"zero {v['zero']:.3f}"
+    )
+
+# %% [markdown]
+# What the numbers say about the argument:
+#
+# * **Supported:** superposition saves dimensions, and more the sparser the features: at high sparsity
+#   the 5-dimensional model matches a monosemantic model of about 13 dimensions (dimensions saved grow
+#   from none when features are dense). The saving is real and is what training finds unprompted.
+# * **Supported, with its price:** the saving is paid in interference; the superposed model is always
+#   worse than a monosemantic model that gives the same represented features their own dimensions
+#   (a positive interference cost at every sparsity).
+# * **Not supported as stated:** "smaller networks with comparable performance" holds only for sparse
+#   features; for dense features superposition saves nothing (in our 1,500-step CPU run the dense
+#   model is even slightly worse than the 5-feature monosemantic one, an optimisation shortfall).
+# * **Against "design for it":** networks already superpose wherever it pays, without being asked.
+#   The reverse direction costs: the course model's residual stream forced through 2,048 mostly
+#   monosemantic latents, 16 times its width, still loses about a third of a nat per token
+#   (the `mlp1out` SAE loses much less). Monosemanticity is expensive; that is the interpretability
+#   problem, not a design choice waiting to be made.
+# * **Not testable here:** the essay's safety claims (that removing polysemanticity would not make a
+#   model safe) are arguments about large systems; nothing on this page measures them.
+
+# %% [markdown]
+# ## What interpretability has and has not shown
+#
+# **Found in large models.** Dictionary learning scales: SAEs with up to 34 million latents on Claude 3
+# Sonnet {cite}`templeton2024scaling`, 16 million on GPT-4 {cite}`gao2024scaling`, and open SAEs on
+# every layer of Gemma 2 2B and 9B {cite}`lieberum2024gemmascope`. Among the latents are safety-relevant ones
+# (for example code with security vulnerabilities, deception, sycophancy), and clamping a latent
+# changes behaviour in the expected direction {cite}`templeton2024scaling`.
+#
+# **Used in audits.** In a blind auditing game, teams given a model trained with a hidden objective
+# found it; SAEs were among the tools that helped, alongside behavioural attacks and training-data
+# search {cite}`marks2025auditing`.
+#
+# **Limits.** On downstream tasks simple baselines often match or beat SAEs: difference-of-means
+# steering beats SAE steering {cite}`wu2025axbench`, and SAE-based probes rarely beat plain probes
+# {cite}`kantamneni2025sparse`, as this page also found for steering. SAE errors are large: part of
+# the unexplained variance is predictable "dark matter" {cite}`engels2024darkmatter`. Some features are
+# not one-dimensional directions at all (days of the week on a circle) {cite}`engels2024notlinear`.
+# Dictionaries split and absorb features as they grow {cite}`chanin2024absorption`.
+#
+# **What this course measured.** Chapter 2's toy models show superposition and its phase changes;
+# chapter 3 shows polysemanticity arising with room to spare ({cite}`lecomte2023incidental`); the
+# [course-model SAE page](../ch04b_saes_course_model/index.ipynb) measures the error share (FVU about
+# 0.2-0.25 for the shipped TopK SAEs), that only about a fifth of firing latents are monosemantic by a
+# chance-corrected precision above 0.5, feature splitting across dictionary sizes and absorption; the
+# [parameter-decomposition chapter](../ch06_parameter_decomposition/index.ipynb) recovers the toy's
+# mechanisms from the weights. This page adds: SAE steering is weaker than a mean difference; SHIFT
+# fails when the spurious concept is carried redundantly; and a forced-monosemantic replacement
+# costs loss.
+#
+# **Open problems** {cite}`sharkey2025open`: the dark matter an SAE does not explain; non-linear and
+# multi-dimensional features; feature splitting (which dictionary size is "right"?); and whether to
+# decompose activations (SAEs, transcoders) or parameters (APD, SPD {cite}`braun2025apd,bushnaq2025spd`),
+# which explain *how* an output is computed, not only what is represented.
+#
+# ### Claims checked before repeating them
+#
+# Seed 003 of the reading list was written with AI help. Its claims were checked against their sources
+# where the course could; the page repeats only the first group.
+#
+# | claim in seed 003 | status |
+# |---|---|
+# | 1M, 4M and 34M-feature SAEs on Claude 3 Sonnet; safety-relevant features | matches {cite}`templeton2024scaling` |
+# | a 16-million-latent SAE on GPT-4, 40 billion training tokens | matches {cite}`gao2024scaling` |
+# | narrow fine-tuning on insecure code made Qwen2.5-Coder-32B broadly misaligned | matches {cite}`betley2025emergent` (which studies GPT-4o and Qwen2.5-Coder-32B-Instruct); "regularly develop" overstates it |
+# | incidental polysemanticity "published at ICLR 2026" | the work is {cite}`lecomte2023incidental` (2023 preprint); the venue was not verified |
+# | Gemma Scope 2: "110 petabytes", "over 1 trillion parameters" | not verified from a primary source; not repeated |
+# | "US\$4.6 million" of exploits found by "interpretability and agentic testing" | not verified; as far as the course can tell it comes from an agentic cyber-capability evaluation, not from interpretability, so it is not evidence for interpretability |
+# | Anthropic's pre-deployment interpretability scans of "Claude 3.5 and 4.5" | not verified; not repeated |
+# | SAE training costs "20% of GPT-3 compute"; the frontier-model cost table | not verified; not repeated |
+# | clamping an "internal conflicts" feature to make the model honest in real time | not found in {cite}`templeton2024scaling` as described; not repeated |
+
+# %% [markdown]
+# ## Summary
+#
+# * Steering is measurable with labels: on the course model a difference of means or a probe direction
+#   raises the share of generated string tokens over the unsteered baseline; the best single SAE latent
+#   and a random direction of the same norm do not, and every direction costs held-out loss in
+#   proportion to its norm.
+# * SHIFT, with every judgement made by ground-truth labels, barely moves a confounded probe on the
+#   course model (SCR about 0.1; the paper's result is *measured to differ*), nor does the neuron
+#   skyline: "inside brackets" is carried redundantly, not by a few latents. On a planted task where
+#   the spurious concept is one latent, SHIFT plus retraining fixes the probe completely.
+# * Superposition saves dimensions in proportion to sparsity and always costs interference; forcing a
+#   real model through monosemantic units costs loss even at 16 times the width.
+# * The safety case rests on features found at scale and on audits, and is limited by SAE error,
+#   non-linear features and the strength of simple baselines; claims that could not be checked are
+#   left out.
+#
+# **Next:** write the six functions behind these measurements in the exercise notebook
+# (`exercises/ch07_applications.ipynb`): the steering edit, the dose-response effect, attribution to
+# latents, ablation with the error kept, worst-group accuracy and the monosemantic-width loss. This is
+# the last chapter; the glossary and the bibliography, under *Reference* in the table of contents,
+# collect the course's terms and sources.
