@@ -110,7 +110,13 @@ def _context(tokens: list[str], prev: list[str], acts: np.ndarray, i: int, befor
     hi = i + 1
     while hi < len(tokens) and hi - i <= after and prev[hi] != "":
         hi += 1
-    return readable_tokens(tokens[lo:hi]), [float(a) for a in acts[lo:hi]], i - lo
+    return show_tokens(tokens[lo:hi]), [float(a) for a in acts[lo:hi]], i - lo
+
+
+def show_tokens(tokens: list[str]) -> list[str]:
+    """Tokens as a reader should see them, whether byte-level (Ġ Ċ ĉ) or decoded (space, newline,
+    tab): newlines as ↵ and tabs as ⇥, a byte-level space marker as ␣."""
+    return [t.replace("\n", "↵").replace("\t", "⇥") for t in readable_tokens(tokens)]
 
 
 def build_dashboard(latent: int, latents: torch.Tensor, tokens: list[str], prev: list[str],
@@ -126,9 +132,10 @@ def build_dashboard(latent: int, latents: torch.Tensor, tokens: list[str], prev:
     order = np.argsort(-col, kind="stable")[:k]
     contexts = [_context(tokens, prev, col, int(i), before, after) for i in order if col[i] > 0]
     e = effects[latent].detach().float().cpu()
+    n_logits = min(n_logits, len(e))
     top = e.topk(n_logits)
     bot = (-e).topk(n_logits)
-    words = readable_tokens([vocab[int(j)] for j in torch.cat([top.indices, bot.indices])])
+    words = show_tokens([vocab[int(j)] for j in torch.cat([top.indices, bot.indices])])
     top_l = [(w, float(v)) for w, v in zip(words[:n_logits], top.values)]
     bot_l = [(w, -float(v)) for w, v in zip(words[n_logits:], bot.values)]
     if scores is None:
