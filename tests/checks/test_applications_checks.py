@@ -62,13 +62,6 @@ def test_stub_passes_through_as_not_implemented(check):
         check(stub)
 
 
-def _no_check(fn):
-    """The same function without its argument check (to show the stated requirement is tested)."""
-    def wrapped(*args, **kwargs):
-        return fn(*args, **kwargs)
-    return wrapped
-
-
 @pytest.mark.parametrize("kind, wrong, diagnosis", [
     ("parameters: not normalised", lambda act, direction, strength: act + strength * direction, "normalised"),
     ("independence: last position only",
