@@ -182,3 +182,37 @@ def test_spliced_loss_rejects_bad_modes():
         compression.spliced_loss(None, torch.zeros(1, 2, dtype=torch.long), "h", None, "mean")
     with pytest.raises(ValueError, match="needs an sae"):
         compression.spliced_loss(None, torch.zeros(1, 2, dtype=torch.long), "h", None, "sae")
+
+
+def test_figures_have_titles_and_axis_labels():
+    from course_utils.applications import figures
+
+    figs = [figures.plot_dose_response([0, 8], {"a": [0.4, 0.5]}, "in_string", 0.4),
+            figures.plot_steering_cost([0, 8], {"a": [3.1, 3.5]}, 3.1),
+            figures.plot_shift({"probe": {"intended": 0.6, "spurious": 0.7, "worst_group": 0.1}})]
+    sav = compression.Savings([0.0, 0.9], 5, [0.02, 0.004], [8, 14], [4, 9], [-1, 4], [0.01, 0.002])
+    figs.append(figures.plot_savings(sav))
+    for fig in figs:
+        assert fig.layout.title.text
+        assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
+
+
+def test_steering_explorer_static_twin_has_one_tab_per_strength(monkeypatch):
+    import ipywidgets
+
+    from course_utils import plotting
+    from course_utils.applications import figures
+
+    monkeypatch.setattr(plotting, "in_book_build", lambda: True)
+    calls = []
+
+    def generate(latent, strength):
+        calls.append((latent, strength))
+        return f"<{latent} {strength}>"
+
+    tab = figures.steering_explorer(generate, ["a", "b"], [0.0, 8.0, 16.0], "x = 1\n")
+    assert isinstance(tab, ipywidgets.Tab) and tab.titles == ("0", "8", "16")
+    assert calls == [("a", 0.0), ("a", 8.0), ("a", 16.0)]
+    assert "&lt;a 8.0&gt;" in tab.children[1].value  # escaped text of the continuation
+    with pytest.raises(ValueError, match="at least one"):
+        figures.steering_explorer(generate, [], [0.0], "x")
