@@ -319,11 +319,19 @@ def _plain_header(meta: dict[str, Any], root: Path) -> str:
     return "\n".join(lines)
 
 
-def _grading_note(chapter: str) -> str:
+def grading_commands(chapter: str) -> tuple[str, str]:
+    """The grading line as a learner types it: in a notebook cell (run from the notebook's folder,
+    with the kernel's own Python, which ``python`` in a ``!`` command need not be), and in a terminal
+    in the repository folder (JupyterLab's terminal after ``make lab`` has the course's Python first)."""
     nb = f"{chapter}.ipynb"
-    return (f"Grade this notebook at any time (save it first): in a cell, `!{{sys.executable}} -m "
-            f"course_utils.grade {nb}`; in a terminal in the repository folder (JupyterLab's terminal "
-            f"after `make lab`), `python -m course_utils.grade exercises/{nb}` or `course-grade exercises/{nb}`.")
+    return f"!{{sys.executable}} -m course_utils.grade {nb}", f"python -m course_utils.grade exercises/{nb}"
+
+
+def _grading_note(chapter: str) -> str:
+    cell, terminal = grading_commands(chapter)
+    return (f"Grade this notebook at any time (save it first): in a cell, `{cell}`; in a terminal in the "
+            f"repository folder (JupyterLab's terminal after `make lab`), `{terminal}` or "
+            f"`course-grade exercises/{chapter}.ipynb`.")
 
 
 def _header_cells(path: Path, kind: Kind, root: Path) -> list[nbformat.NotebookNode]:

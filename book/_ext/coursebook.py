@@ -5,7 +5,10 @@
 * ``{syllabus}``: the instructors' table over all chapters, generated from the same files.
 * Sets up the kernels the build starts: ``COURSE_BOOK_BUILD=1`` and the IPython profile that turns
   plotly figures into HTML (``book/_ipython``); loads the vendored plotly.js once on each page that
-  has a figure, and on no other page.
+  has a figure, and on no other page; MathJax only where there is math.
+* Page weight and header: font-awesome's 1.5 MB script cut to the icons the site uses (after the
+  build), one search field (the sidebar's), and the theme's Colab launch button pointed at the
+  learner's notebook (a chapter's notebook version, or the exercises) at the release tag.
 """
 
 from __future__ import annotations
@@ -25,7 +28,13 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from course_utils.authoring import chapter_dirs, colab_target, colab_url, load_chapter_meta  # noqa: E402
+from course_utils.authoring import (  # noqa: E402
+    chapter_dirs,
+    colab_target,
+    colab_url,
+    grading_commands,
+    load_chapter_meta,
+)
 
 _ARXIV = re.compile(r"arXiv(?: preprint)?:?\s*(\d{4}\.\d{4,5})", re.I)
 
@@ -120,7 +129,8 @@ class ChapterHeader(SphinxDirective):
             lines += ["", f"**Exercises**: [read them here](/exercises/{chapter}) · "
                       f"[open in Colab]({colab_url(ROOT, ex)}) · "
                       f"{{download}}`download the notebook </{ex}>` · run locally with `make lab`; "
-                      f"grade with `python -m course_utils.grade {ex}`. The answer key is "
+                      f"grade it in a notebook cell with `{grading_commands(chapter)[0]}` or in a "
+                      f"terminal with `{grading_commands(chapter)[1]}`. The answer key is "
                       f"`solutions/{chapter}.ipynb` (see [For instructors](/book/instructors))."]
         lines.append(":::")
         return _parse(self, "\n".join(lines))
@@ -232,6 +242,66 @@ def _mathjax_where_needed(app: Sphinx, pagename: str, templatename: str, context
     context["script_files"][:] = [js for js in context.get("script_files", []) if not is_mathjax(js)]
 
 
+# One icon definition in font-awesome's SVG+JS bundle: name: [width, height, [aliases], "unicode", path(s)].
+_FA_ICON = (r'(?:"[a-z0-9-]+"|[A-Za-z_$][A-Za-z0-9_$]*|\d+):\[\d+,\d+,\[[^\]]*\],"[0-9a-f]+",'
+            r'(?:"[^"]*"|\[(?:"[^"]*",?)*\])\]')
+_FA_RUN = re.compile(f"{_FA_ICON}(?:,{_FA_ICON})*")
+_FA_ENTRY = re.compile(r'("?)([A-Za-z0-9_$-]+)\1:\[\d+,\d+,\[([^\]]*)\]')
+_FA_USED = re.compile(r"\bfa-([a-z0-9]+(?:-[a-z0-9]+)*)")
+
+
+def subset_fontawesome(js: str, used: set[str]) -> str:
+    """font-awesome's SVG+JS bundle (the theme's 1.5 MB ``fontawesome.js``) with only the icons named
+    in ``used`` (names or aliases, without ``fa-``); its runtime, which turns ``<i class="fa-...">``
+    into inline SVG, is kept as it is."""
+    def keep(entry: re.Match) -> bool:
+        names = {entry.group(2)} | set(re.findall(r'"([a-z0-9-]+)"', entry.group(3)))
+        return bool(names & used)
+
+    def shrink(run: re.Match) -> str:
+        text = run.group(0)
+        kept, start = [], 0
+        for m in re.finditer(_FA_ICON, text):
+            if m.start() != start:
+                raise ValueError(f"unexpected text in an icon table: {text[start:m.start()][:40]!r}")
+            head = _FA_ENTRY.match(m.group(0))
+            if head is None or keep(head):
+                kept.append(m.group(0))
+            start = m.end() + 1  # the comma
+        return ",".join(kept)
+
+    return _FA_RUN.sub(shrink, js)
+
+
+def icons_used(outdir: Path) -> set[str]:
+    """Every ``fa-<name>`` named in the built pages and in the theme's scripts (which add some icons
+    from JavaScript). The vendored widget bundle (``_static/vendor``) is not read: it draws its
+    icons with its own font-awesome 4 font and lists every icon name."""
+    used: set[str] = set()
+    for path in list(outdir.rglob("*.html")) + list((outdir / "_static").rglob("*.js")):
+        if path.name != "fontawesome.js" and "vendor" not in path.relative_to(outdir).parts:
+            used |= set(_FA_USED.findall(path.read_text(encoding="utf-8", errors="replace")))
+    return used
+
+
+def _subset_fontawesome_in_build(app: Sphinx, exception: Exception | None) -> None:
+    """After an HTML build, replace the copied ``_static/scripts/fontawesome.js`` by the subset of the
+    icons the site uses (1.5 MB -> well under 0.1 MB on every page)."""
+    if exception is not None or app.builder.format != "html":
+        return
+    path = Path(app.outdir) / "_static" / "scripts" / "fontawesome.js"
+    if path.exists():
+        path.write_text(subset_fontawesome(path.read_text(encoding="utf-8"), icons_used(Path(app.outdir))),
+                        encoding="utf-8")
+
+
+def _one_search_field(app: Sphinx, config: Any) -> None:
+    """The book theme has its search field in the sidebar; pydata-sphinx-theme (0.17) adds a second
+    one in a header bar of its own unless ``navbar_persistent`` is set. Set it empty: one search field,
+    no empty header bar."""
+    config.html_theme_options.setdefault("navbar_persistent", [])
+
+
 def setup(app: Sphinx) -> dict[str, object]:
     _register_bibliography_style()
     # Kernels started by the build inherit these: figures render as HTML, widgets explore statically.
@@ -248,6 +318,8 @@ def setup(app: Sphinx) -> dict[str, object]:
     app.connect("html-page-context", _colab_launch_opens_notebook_version, priority=502)
     app.connect("html-page-context", _mathjax_where_needed, priority=900)
     app.connect("html-page-context", _no_remote_images, priority=40)
+    app.connect("build-finished", _subset_fontawesome_in_build)
+    app.connect("config-inited", _one_search_field)
     # The widget manager resolves its icon fonts against require.js's baseUrl (by default the page's
     # folder). A global `require` defined before require.js loads is read as its configuration:
     # point baseUrl at the vendored copy, computed from the page's depth (works under any URL prefix).
