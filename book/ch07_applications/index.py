@@ -45,7 +45,7 @@ print(size)
 # %% [markdown]
 # ## Steering, measured
 #
-# *Activation steering* adds a vector to a hidden state at every position while the model generates
+# {term}`Activation steering` adds a vector to a hidden state at every position while the model generates
 # {cite}`turner2023activation`; with an SAE the vector can be a latent's decoder direction, or the
 # latent can be *clamped* to a value {cite}`templeton2024scaling`. Whether it works is usually judged
 # by reading the output. Here the output is Python, so a labeller can judge it: the measure is the
@@ -183,7 +183,7 @@ print(repr(tokenizer.decode(clamped[0].tolist())))
 # %% [markdown]
 # ## Removing a spurious concept (SHIFT, made checkable)
 #
-# SHIFT {cite}`marks2024sparse` starts from a classifier trained on data in which the intended label
+# {term}`SHIFT` {cite}`marks2024sparse` starts from a classifier trained on data in which the intended label
 # is perfectly confounded with a spurious one (in the original, profession with gender), finds the SAE
 # latents the classifier reads, has a human mark the spurious ones and zero-ablates them while keeping
 # the SAE error term. On Gemma-2-2B the authors report profession / gender / worst-group accuracy
@@ -197,7 +197,8 @@ print(repr(tokenizer.decode(clamped[0].tolist())))
 #   brackets. Both are properties of the context, not of the token's identity, so deleting tokens
 #   cannot solve the task;
 # * the **biased** training set holds only strings inside brackets and non-strings outside them; the
-#   **test** set holds all four groups equally (held-out files);
+#   **test** set holds all four groups equally (held-out files), so that the
+#   {term}`worst-group accuracy <Worst-group accuracy>` can be measured;
 # * the probe is a logistic regression on the residual stream; latents are ranked by SAEBench's
 #   attribution $|(\bar f^+_j - \bar f^-_j)(W_{\text{dec},j} \cdot w)|$; among the top 50, the
 #   latents whose chance-corrected precision for "in brackets" exceeds that for "in a string"
