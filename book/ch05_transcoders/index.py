@@ -1,7 +1,7 @@
 # %% [markdown]
 # A {term}`sparse autoencoder <Sparse autoencoder>` explains a *representation*: it writes one
 # layer's activation as a sparse sum of dictionary directions. It says nothing about how the next
-# layer computes with them; between two SAEs sits the whole dense MLP. A **transcoder** explains a
+# layer computes with them; between two SAEs sits the whole dense MLP. A {term}`transcoder <Transcoder>` explains a
 # *computation* instead {cite}`dunefsky2024transcoders`: it is trained to read an MLP's input and
 # predict the MLP's output through sparse features,
 #
@@ -13,7 +13,7 @@
 # nearly linear {cite}`paulo2025skip`. With transcoders in place of every MLP, the attention patterns
 # and LayerNorm denominators frozen, and an error term for what the transcoders miss, a model becomes
 # linear on one prompt, and the path from the input tokens to the next-token prediction can be drawn
-# as an **attribution graph** {cite}`ameisen2025circuit`.
+# as an {term}`attribution graph <Attribution graph>` {cite}`ameisen2025circuit`.
 #
 # This chapter does that end to end on the course language model (the two-layer transformer of
 # [Appendix A](../appA_course_model/index.ipynb)): transcoders for both MLPs, the local replacement
@@ -203,11 +203,22 @@ for name, members in list(groups.items())[:8]:
           f"{float(pruned.influence[members].sum()):.3f}, at {where[:4]}")
 
 # %% [markdown]
+# The nodes with the largest influence on the `self` logit, features, errors and tokens alike:
+
+# %%
+for i in sorted(kept, key=lambda i: -float(pruned.influence[i]))[:10]:
+    label = figures.node_label(graph, i, tokens).split(", act")[0]
+    print(f"{float(pruned.influence[i]):.3f}  {label}")
+
+# %% [markdown]
 # ## The hypothesis, tested on the real model
 #
-# The graph suggests which features carry the prediction. If it is right, removing them from the
-# real model (attention and LayerNorm live, later features free to change) should move the `self`
-# logit as the graph predicts. For each supernode and for the most influential single features,
+# Read together, the figure and the list suggest a hypothesis: the prediction is made at the last
+# position, from the `(` token itself and from `def` a few tokens back (moved there by attention),
+# partly directly and partly through a handful of features of both layers that fire on `(` in a
+# function header; the earlier `self` tokens of the class contribute less. If the features carry
+# the prediction, removing them from the real model (attention and LayerNorm live, later features
+# free to change) should move the `self` logit as the graph predicts. For each supernode and for the most influential single features,
 # the figure compares two predictions with the measurement: the direct edges to the logit, and the
 # linear total through all paths, $-((I - A)^{-1} - I)_{\text{logit}, S}$ summed over the removed
 # set $S$.
@@ -224,9 +235,9 @@ for name, members in tests.items():
     direct.append(d)
     total.append(t)
     measured.append(measured_logit_change(model, graph, members))
-print(f"{'ablated':<16} {'direct':>8} {'linear':>8} {'measured':>9}")
-for row in zip(labels, direct, total, measured):
-    print(f"{row[0]:<16} {row[1]:>8.2f} {row[2]:>8.2f} {row[3]:>9.2f}")
+print(f"{'ablated':<16} {'direct':>7} {'linear':>7} {'measured':>8} {'ratio':>6}")
+for name, d, t, m in zip(labels, direct, total, measured):
+    print(f"{name:<16} {d:>7.2f} {t:>7.2f} {m:>8.2f} {m / d:>6.2f}")
 
 # %% tags=["hide-input"]
 fig = figures.intervention_figure(labels, direct, total, measured,
@@ -234,9 +245,12 @@ fig = figures.intervention_figure(labels, direct, total, measured,
 fig
 
 # %% [markdown]
-# Where the bars agree, the graph's account holds up on the real model; where the measurement is
-# smaller than the linear prediction, the removed features' effect was partly absorbed by what the
-# replacement model froze: other features switching on, attention re-routing, LayerNorm rescaling.
+# The last column, measured divided by the direct prediction, is the test. For the most influential features the measured change has the
+# predicted sign and a large part of the predicted size, so the graph's account holds up on the
+# real model for them. Where the measurement falls short of the prediction, or has the other sign
+# (as for some of the small concept groups), the effect was absorbed by what the replacement model
+# froze: other features switching on, attention re-routing, LayerNorm rescaling. A graph is a
+# hypothesis about one prompt, and only interventions like these turn parts of it into findings.
 
 # %% [markdown]
 # ## Explore other prompts

@@ -284,11 +284,13 @@ def source_gradients(model: Any, rep: LocalReplacement, top: int, g_x_in: torch.
     return grads
 
 
-def course_transcoders(variant: str = "skip-topk-1024", model: Any = None) -> list[Any]:
+def course_transcoders(variant: str = "skip-topk-1024", model: Any = None, path: Any = None) -> list[Any]:
     """The shipped per-layer transcoders of one variant (``"topk-1024"``, ``"skip-topk-1024"``,
     ``"jumprelu-1024"``, ``"skip-jumprelu-1024"``), one per layer of the course model, checked against
-    ``model`` when given (:func:`course_utils.circuits.course.load_course_transcoder`)."""
-    from course_utils.circuits.course import load_course_transcoder
+    ``model`` when given (:func:`course_utils.circuits.course.load_course_transcoder`; ``path``: another
+    folder in the shipped layout)."""
+    from course_utils.circuits.course import COURSE_TRANSCODER_DIR, load_course_transcoder
 
     n_layers = model.cfg.n_layers if model is not None else 2
-    return [load_course_transcoder(f"mlp{layer}-{variant}", model) for layer in range(n_layers)]
+    folder = COURSE_TRANSCODER_DIR if path is None else path
+    return [load_course_transcoder(f"mlp{layer}-{variant}", model, folder) for layer in range(n_layers)]
