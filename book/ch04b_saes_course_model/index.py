@@ -77,7 +77,7 @@ for name, log in logs.items():
 # $\hat x$ (a *splice* hook) and measure what the model loses on the next-token task. With CE the
 # mean next-token cross-entropy over every predicted position,
 #
-# * **CE loss recovered** $= (\mathrm{CE}_\text{abl} - \mathrm{CE}_\text{SAE}) /
+# * {term}`CE loss recovered` $= (\mathrm{CE}_\text{abl} - \mathrm{CE}_\text{SAE}) /
 #   (\mathrm{CE}_\text{abl} - \mathrm{CE}_\text{clean})$, against two baselines: **zero ablation**
 #   (the activation replaced by zeros; SAELens's `ce_loss_score`) and **mean ablation** (replaced by
 #   its mean over the evaluation tokens, a harder baseline because the mean keeps what is constant);
@@ -297,7 +297,7 @@ lm_figures.plot_probe_ceiling(concepts, probe_f1, best_lat, best_neu, MLP0)
 #
 # ## Feature splitting across dictionary sizes
 #
-# Bricken et al. {cite}`bricken2023monosemanticity` saw a latent of a small dictionary become
+# Bricken et al. {cite}`bricken2023monosemanticity` saw {term}`feature splitting`: a latent of a small dictionary become
 # several latents of a larger one, each firing on part of its tokens. The family
 # 512 → 2048 → 8192 on the residual stream lets us look: each latent of the larger dictionary gets
 # as *parent* the smaller dictionary's latent with the most similar decoder row (cosine), and the
@@ -348,7 +348,8 @@ splitting.plot_split(split, names)
 #
 # ## Feature absorption
 #
-# Chanin et al. {cite}`chanin2024absorption` found a failure that splitting causes: a latent for a
+# Chanin et al. {cite}`chanin2024absorption` found a failure that splitting causes,
+# {term}`feature absorption`: a latent for a
 # general concept ("starts with S") stops firing on tokens where a more specific latent ("short")
 # has *absorbed* the concept's direction into its own. SAEBench {cite}`karvonen2025saebench` turns
 # this into a metric on first letters. The course adapts it to labelled concepts
