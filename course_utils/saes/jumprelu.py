@@ -43,6 +43,11 @@ def rectangle(u: torch.Tensor) -> torch.Tensor:
     return (u.abs() < 0.5).to(u.dtype)
 
 
+def _window(z: torch.Tensor, theta: torch.Tensor, eps: float) -> torch.Tensor:
+    """K((z − θ)/ε) as a bool mask (no float mask to multiply by)."""
+    return ((z - theta) / eps).abs_() < 0.5
+
+
 class JumpReLUFunction(torch.autograd.Function):
     """JumpReLU_θ(z) = z · 1[z > θ] with the rectangle-kernel pseudo-gradient for θ."""
 
@@ -50,15 +55,17 @@ class JumpReLUFunction(torch.autograd.Function):
     def forward(ctx: Any, z: torch.Tensor, theta: torch.Tensor, bandwidth: float) -> torch.Tensor:
         ctx.save_for_backward(z, theta)
         ctx.bandwidth = bandwidth
-        return z * (z > theta).to(z.dtype)
+        return torch.where(z > theta, z, torch.zeros((), dtype=z.dtype))
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
         z, theta = ctx.saved_tensors
         eps = ctx.bandwidth
-        grad_z = grad * (z > theta).to(z.dtype)
-        grad_theta = -(theta / eps) * rectangle((z - theta) / eps) * grad
-        return grad_z, _sum_to(grad_theta, theta.shape), None
+        zero = torch.zeros((), dtype=grad.dtype)
+        grad_z = torch.where(z > theta, grad, zero)
+        # −(θ/ε) K((z − θ)/ε) · grad, summed over the batch: θ/ε is per latent, so it factors out of the sum
+        windowed = _sum_to(torch.where(_window(z, theta, eps), grad, zero), theta.shape)
+        return grad_z, -(theta / eps) * windowed, None
 
 
 class StepFunction(torch.autograd.Function):
@@ -74,8 +81,9 @@ class StepFunction(torch.autograd.Function):
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
         z, theta = ctx.saved_tensors
         eps = ctx.bandwidth
-        grad_theta = -(1.0 / eps) * rectangle((z - theta) / eps) * grad
-        return torch.zeros_like(z), _sum_to(grad_theta, theta.shape), None
+        windowed = _sum_to(torch.where(_window(z, theta, eps), grad, torch.zeros((), dtype=grad.dtype)),
+                           theta.shape)
+        return torch.zeros_like(z), -windowed / eps, None
 
 
 def _sum_to(g: torch.Tensor, shape: torch.Size) -> torch.Tensor:

@@ -99,3 +99,32 @@ def hierarchical_toy(d: int = 64, n_parents: int = 16, n_children: int = 4, p_pa
     parent_of = torch.arange(n_parents).repeat_interleave(n_children)
     p = torch.cat([torch.full((n_parents,), p_parent), torch.full((n_parents * n_children,), p_parent / n_children)])
     return HierarchicalToy(features, p, parent_of, n_parents, p_parent)
+
+
+def recovery_by_active_count(sae: torch.nn.Module, toy: ToyData, batch_size: int = 8192, seed: int = 7,
+                             max_active: int = 3) -> list[dict[str, float]]:
+    """How well an SAE decodes toy examples with 1, 2, … present features: per count, the share of such
+    examples, the relative squared error ‖x − x̂‖² / E‖x − x̄‖², and the share whose active latents
+    name exactly the present features (each latent read as its best-matching true feature)."""
+    batch_size = check_int(batch_size, "batch_size")
+    max_active = check_int(max_active, "max_active")
+    c = toy.sample_coefficients(batch_size, torch.Generator().manual_seed(seed))  # [batch, n_features]
+    x = c @ toy.features
+    with torch.no_grad():
+        f = sae.encode(x)
+        x_hat = sae.decode(f)
+    W = sae.W_dec.detach()
+    latent_feature = (W / W.norm(dim=1, keepdim=True).clamp_min(1e-12) @ toy.features.T).argmax(1)  # [d_sae]
+    named = torch.zeros_like(c, dtype=torch.bool)
+    rows, cols = torch.nonzero(f > 0, as_tuple=True)
+    named[rows, latent_feature[cols]] = True
+    exact = (named == (c > 0)).all(1)
+    err = (x_hat - x).pow(2).sum(1) / (x - x.mean(0)).pow(2).sum(1).mean()
+    n = (c > 0).sum(1)
+    out = []
+    for count in range(1, max_active + 1):
+        sel = n == count
+        if sel.any():
+            out.append(dict(n_active=count, share=sel.double().mean().item(), rel_error=err[sel].mean().item(),
+                            exact_support=exact[sel].double().mean().item()))
+    return out
