@@ -86,7 +86,7 @@ def graph_explorer(model: Any, transcoders: Sequence[Any], tokenizer: Any, promp
                                continuous_update=False, style={"description_width": "initial"})
     out = widgets.Output()
 
-    def redraw(**_: Any) -> None:
+    def redraw(*_: Any) -> None:
         out.clear_output(wait=True)
         with out:
             try:

@@ -106,3 +106,20 @@ def test_figures_and_static_explorer() -> None:
     assert heat.data[0].colorscale is not None
     with pytest.raises(ValueError, match="shape"):
         figures.connections_figure(torch.randn(2, 3), ["x"], ["p", "q", "r"])
+
+
+def test_graph_explorer_live_and_static(monkeypatch: pytest.MonkeyPatch) -> None:
+    from course_utils.circuits.explorer import graph_explorer
+
+    model, tok = course_model()
+    tcs = random_transcoders()
+    monkeypatch.delenv("COURSE_BOOK_BUILD", raising=False)
+    live = graph_explorer(model, tcs, tok, ["x = len(items"])
+    assert type(live).__name__ == "VBox"
+    box, target = live.children[0].children
+    target.value = "hello world"  # not one token: the explorer says so instead of raising
+    monkeypatch.setenv("COURSE_BOOK_BUILD", "1")
+    static = graph_explorer(model, tcs, tok, ["x = len(items", "y = data[key"])
+    assert isinstance(static, go.Figure) and len(static.layout.updatemenus[0].buttons) == 2
+    with pytest.raises(ValueError, match="at least one prompt"):
+        graph_explorer(model, tcs, tok, [])
