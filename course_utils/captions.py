@@ -66,11 +66,11 @@ def resolve_references(text: str, numbers: dict[str, str], chapter: str) -> str:
 
 def caption_markdown(text: str, number: str, anchor: str, page: bool) -> str:
     """The caption cell: a MyST target and a styled container on the website, an HTML anchor in the
-    notebooks (JupyterLab and Colab keep ``id``), both starting with the bold figure number."""
+    notebooks (``id`` for JupyterLab, ``name`` for Colab), both starting with the bold figure number."""
     body = f"**Figure {number}.** {text.strip()}"
     if page:
         return f"({anchor})=\n:::{{container}} {CAPTION_CLASS}\n{body}\n:::"
-    return f'<a id="{anchor}"></a>{body}'
+    return f'<a id="{anchor}" name="{anchor}"></a>{body}'
 
 
 def _shows_figure(cell: Any) -> bool:

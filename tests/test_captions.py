@@ -55,7 +55,7 @@ def test_captions_are_numbered_in_page_order_and_references_link_to_them(tmp_pat
     assert first.metadata["course"] == {"figure": "first", "number": "7.1", "role": "caption"}
     nb = render(d / "index.py", "notebook", tmp_path)
     cap = next(c for c in nb.cells if c.metadata.get("course", {}).get("figure") == "second")
-    assert cap.source == '<a id="fig-ch07_test-second"></a>**Figure 7.2.** The second.'
+    assert cap.source == '<a id="fig-ch07_test-second" name="fig-ch07_test-second"></a>**Figure 7.2.** The second.'
     linked = next(c for c in nb.cells if "[Figure 7.2]" in c.source)
     assert "(#fig-ch07_test-second)" in linked.source and "{fig}" not in linked.source
     assert "{cite}" not in "".join(c.source for c in nb.cells if c.cell_type == "markdown")
