@@ -290,3 +290,12 @@ def test_chapter_metadata_items_must_be_strings(tmp_path):
     (d / "chapter.yml").write_text("title: T\n")
     with pytest.raises(SourceError, match="missing required field 'short_title'"):
         authoring.load_chapter_meta(d)
+
+
+def test_jupytext_config_keeps_every_course_cell_attribute():
+    """Saving a source from JupyterLab (jupytext) must not drop an attribute the build reads."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "jupytext.toml").read_text(encoding="utf-8"))
+    kept = {k for k in config["cell_metadata_filter"].split(",") if not k.startswith("-")}
+    assert kept == authoring._KNOWN_ATTRS, f"jupytext.toml keeps {sorted(kept)}, the build reads {sorted(authoring._KNOWN_ATTRS)}"
