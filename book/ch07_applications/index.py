@@ -53,7 +53,7 @@ print(size)
 # own tokenizer (`app.tolerant_labels`: generated code need not parse, so only the tokenizer, not
 # the parser, is used; on parsable code it agrees with the course labeller, which the tests check).
 #
-# Four unit directions in the 128-dimensional residual stream, all added with the same norm (the
+# Five unit directions in the 128-dimensional residual stream, all added with the same norm (the
 # *strength*; the residual stream's mean norm here is about 17.5):
 #
 # * the SAE latent with the best F1 for "in a string" among latents with precision ≥ 0.9, and the
@@ -283,7 +283,8 @@ print(
 #
 # The last cell shows why the choice of latents is not the problem. The probe's bracket signal is
 # fairly concentrated (the top 50 latents carry most of it), yet ablating exactly those 50, chosen
-# with unconfounded labels and so an upper bound on any selection rule, barely changes the probe.
+# with unconfounded labels and so an upper bound on any selection rule, lowers spurious accuracy by
+# less than a tenth and leaves the worst group where it was.
 # What remains, the other latents and the SAE error, still carries enough of "inside brackets" for
 # the probe's decision: in this model the concept is represented redundantly, not by a few separable
 # latents. SHIFT's premise is that the spurious concept lives in few, recognisable latents; ground
@@ -367,8 +368,11 @@ app.plot_savings(sav)
 
 # %% [markdown]
 # And on the course model: replace an activation by its SAE reconstruction and drop the error term,
-# which forces the computation through 2,048 units, most of which fire for one thing. The loss it gives
-# up, against the clean model and against deleting the activation altogether:
+# which forces the computation through 2,048 sparse units, the closest the course has to a
+# monosemantic replacement (the course-model SAE page found about a fifth of the firing latents of a
+# course SAE monosemantic against ground-truth concepts, against under 1% of neurons). The loss it
+# gives up,
+# against the clean model and against deleting the activation altogether:
 
 # %%
 spliced = {}
@@ -396,10 +400,10 @@ for name, v in spliced.items():
 #   features; for dense features superposition saves nothing (in our 1,500-step CPU run the dense
 #   model is even slightly worse than the 5-feature monosemantic one, an optimisation shortfall).
 # * **Against "design for it":** networks already superpose wherever it pays, without being asked.
-#   The reverse direction costs: the course model's residual stream forced through 2,048 mostly
-#   monosemantic latents, 16 times its width, still loses about a third of a nat per token
-#   (the `mlp1out` SAE loses much less). Monosemanticity is expensive; that is the interpretability
-#   problem, not a design choice waiting to be made.
+#   The reverse direction costs: the course model's residual stream forced through 2,048 sparse
+#   latents, 16 times its width, still loses about a third of a nat per token (the `mlp1out` SAE
+#   loses much less). On these numbers it is monosemanticity, not polysemanticity, that has to be
+#   paid for.
 # * **Not testable here:** the essay's safety claims (that removing polysemanticity would not make a
 #   model safe) are arguments about large systems; nothing on this page measures them.
 
@@ -425,8 +429,8 @@ for name, v in spliced.items():
 #
 # **What this course measured.** Chapter 2's toy models show superposition and its phase changes;
 # chapter 3 shows polysemanticity arising with room to spare ({cite}`lecomte2023incidental`); the
-# [course-model SAE page](../ch04b_saes_course_model/index.ipynb) measures the error share (FVU about
-# 0.2-0.25 for the shipped TopK SAEs), that only about a fifth of firing latents are monosemantic by a
+# [course-model SAE page](../ch04b_saes_course_model/index.ipynb) measures the error share (FVU
+# 0.19 to 0.26 for the shipped TopK SAEs), that only about a fifth of firing latents are monosemantic by a
 # chance-corrected precision above 0.5, feature splitting across dictionary sizes and absorption; the
 # [parameter-decomposition chapter](../ch06_parameter_decomposition/index.ipynb) recovers the toy's
 # mechanisms from the weights. This page adds: SAE steering is weaker than a mean difference; SHIFT
@@ -453,7 +457,7 @@ for name, v in spliced.items():
 # | "US\$4.6 million" of exploits found by "interpretability and agentic testing" | not verified; as far as the course can tell it comes from an agentic cyber-capability evaluation, not from interpretability, so it is not evidence for interpretability |
 # | Anthropic's pre-deployment interpretability scans of "Claude 3.5 and 4.5" | not verified; not repeated |
 # | SAE training costs "20% of GPT-3 compute"; the frontier-model cost table | not verified; not repeated |
-# | clamping an "internal conflicts" feature to make the model honest in real time | not found in {cite}`templeton2024scaling` as described; not repeated |
+# | clamping an "internal conflicts" feature to make the model honest in real time | not verified as described; not repeated |
 
 # %% [markdown]
 # ## Summary
