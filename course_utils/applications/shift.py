@@ -1,6 +1,6 @@
 """SHIFT made checkable: removing a spurious concept from a probe by ablating SAE latents.
 
-Marks et al. (2024, "Sparse feature circuits", §4) train a classifier on data where the intended
+Marks et al. (2024, "Sparse feature circuits") train a classifier on data where the intended
 label is perfectly confounded with a spurious one, find the SAE latents the classifier reads,
 have a human mark the spurious ones, and zero-ablate those latents while keeping the SAE error
 term; accuracy on the intended label rises and on the spurious label falls. Here both labels come
