@@ -16,6 +16,10 @@ from typing import Any
 
 import torch
 
+# imported here, not inside tiny_model: importing transformer_lens rebinds torch.manual_seed, which the
+# grader snapshots after importing the checks and before the learner's code runs
+import transformer_lens  # noqa: F401
+
 from course_utils.checks._core import Case, CheckFailed, Mistake, check_function, dtypes_and_devices, passed
 from course_utils.checks._hooks import assert_untouched, snapshot
 from course_utils.saes import dashboards, evals, interp, splitting
