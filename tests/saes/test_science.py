@@ -124,9 +124,9 @@ def test_group_bias_adaptation_is_sparse_without_a_penalty():
 
 def test_small_matryoshka_prefixes_merge_the_rare_features():
     """Prefixes 32/64/128/256, 600 steps. Within the first 32 latents the 32 most frequent features are
-    matched far better than the 64 rarest (measured seed 0: mean best cosine 0.702 against 0.376; each
-    of those latents has cosine > 0.3 with 3.0 features on average: blends). The full dictionary
-    matches the rare ones better (0.88) but, with this many small prefixes, not yet fully."""
+    matched far better than the 64 rarest (measured mean best cosine, seed 0: 0.702 against 0.376, seed
+    1: 0.651 against 0.369; each of those latents has cosine > 0.3 with about 3 features: blends). The
+    full dictionary matches the rare ones better (0.88, 0.91) but, with these small prefixes, not fully."""
     from course_utils.saes.metrics import prefix_max_cosines
 
     prefixes = (32, 64, 128, 256)
@@ -158,8 +158,8 @@ def test_matryoshka_absorbs_less_on_the_hierarchical_toy():
 
 
 def test_dictionary_size_too_small_merges_and_too_large_duplicates():
-    """ReLU + L1 (λ = 0.3), 400 steps. Measured: 64 latents MMCS 0.674, 90 features missed, 0
-    duplicates; 512 latents MMCS 0.997, 0 missed, 63 duplicate latents."""
+    """ReLU + L1 (λ = 0.3), 400 steps. Measured, seeds 0, 1, 2: 64 latents miss 90, 90, 87 features with
+    0 duplicates; 512 latents miss none and have 63, 65, 62 duplicate latents."""
     from course_utils.saes.metrics import firing_frequencies, matched_counts
 
     counts = {}
@@ -173,9 +173,11 @@ def test_dictionary_size_too_small_merges_and_too_large_duplicates():
 
 
 def test_an_sae_finds_the_pentagon_but_not_the_code_of_two_features():
-    """Chapter 2's toy model (5 features in 2 dimensions, p = 0.05) and TopK SAEs with 5 latents on its
-    hidden states. Measured: k = 1 MMCS 0.985, two-feature inputs relative error 1.05; k = 2 names the
-    right pair on 36% of two-feature inputs and never gives a single-feature input one latent."""
+    """Chapter 2's toy model (5 features in 2 dimensions, p = 0.05) and TopK SAEs with 10 latents on its
+    hidden states. Measured over seeds 0, 1, 2: k = 1 MMCS 0.995, 0.998, 0.964, relative error on
+    one-feature inputs 0.007-0.027 and on two-feature inputs 0.24-0.54; k = 2 names the right pair on
+    48%, 23%, 29% of two-feature inputs and the right single feature on 15%, 39%, 19% of one-feature
+    inputs (a spurious second latent). Asserted on seed 0 with margins from those seeds."""
     from course_utils import tms
     from course_utils.saes import ToyData
     from course_utils.saes.toy import recovery_by_active_count
@@ -187,11 +189,10 @@ def test_an_sae_finds_the_pentagon_but_not_the_code_of_two_features():
     hidden = ToyData(W.T.contiguous(), torch.full((5,), 0.05))
     rows = {}
     for k in (1, 2):
-        sae = make_sae("topk", 2, 5, seed=0, k=k)
+        sae = make_sae("topk", 2, 10, seed=0, k=k)
         train_sae(sae, hidden, TrainConfig(steps=600, seed=0))
         rows[k] = {r["n_active"]: r for r in recovery_by_active_count(sae, hidden, max_active=2)}
         if k == 1:
             assert mmcs(sae.W_dec, hidden.features) > 0.95
-    assert rows[1][1]["rel_error"] < 0.1 and rows[1][2]["rel_error"] > 0.7, rows[1]
-    assert rows[2][2]["rel_error"] < 0.2 and rows[2][2]["exact_support"] < 0.6, rows[2]
-    assert rows[2][1]["exact_support"] < 0.1, rows[2]
+    assert rows[1][1]["rel_error"] < 0.05 and rows[1][2]["rel_error"] > 0.15, rows[1]
+    assert rows[2][2]["exact_support"] < 0.6 and rows[2][1]["exact_support"] < 0.5, rows[2]

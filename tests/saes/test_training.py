@@ -64,3 +64,16 @@ def test_explorer_trains_and_draws_and_rejects_unknown_choices():
         explore(TOY, "gba")
     with pytest.raises(ValueError, match="sparsity must be one of"):
         explore(TOY, "topk", sparsity="extreme")
+
+
+def test_paper_sized_toy_configs_build_and_take_steps():
+    """The page's GPU switch: d = 256, 512 features, dictionary 1024, every architecture with its
+    shipped settings, two steps each on the CPU (a smoke test, not a result)."""
+    from course_utils.saes import SHIPPED, mmcs, shipped_train_config
+
+    toy = sharkey_toy(d=256, n_features=512, seed=0)
+    for arch, kw in SHIPPED.items():
+        kw = dict(kw, prefixes=(768, 1024)) if arch == "matryoshka" else kw
+        sae = make_sae(arch, 256, 1024, seed=0, **kw)
+        log = train_sae(sae, toy, shipped_train_config(arch, steps=2, batch_size=256, eval_every=1))
+        assert log.steps == [1, 2] and 0 < mmcs(sae.W_dec, toy.features) < 1, arch
