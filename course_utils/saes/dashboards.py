@@ -160,11 +160,10 @@ def context_html(tokens: list[str], acts: list[float], focus: int, vmax: float) 
     the value); the top token underlined."""
     spans = []
     for j, (t, a) in enumerate(zip(tokens, acts)):
-        style_ = f"background:{_red(a, vmax)};white-space:pre;font-family:monospace"
-        if j == focus:
-            style_ += ";border-bottom:2px solid black"
+        style_ = f"background:{_red(a, vmax)}" + (";border-bottom:2px solid black" if j == focus else "")
         spans.append(f'<span title="{a:.2f}" style="{style_}">{html.escape(t)}</span>')
-    return "<div style='line-height:1.7;overflow-wrap:anywhere'>" + "".join(spans) + "</div>"
+    return ("<div style='line-height:1.7;overflow-wrap:anywhere;white-space:pre-wrap;font-family:monospace'>"
+            + "".join(spans) + "</div>")
 
 
 def _svg_histogram(values: np.ndarray, bins: int = 30, width: int = 300, height: int = 80) -> str:
