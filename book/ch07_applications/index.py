@@ -40,7 +40,7 @@ train = labelled_activations(
 test = labelled_activations(
     model, tokenizer, HOOK, size["test_tokens"], "validation", seed=1
 )
-print(size)
+print(", ".join(f"{k} {v}" for k, v in size.items()))
 
 # %% [markdown]
 # ## Steering, measured
@@ -77,7 +77,9 @@ directions = {
     "random": random_directions(model.cfg.d_model, 1, seed=0)[:, 0],
 }
 cos = {k: float(v @ directions["mean difference"]) for k, v in directions.items()}
-print("cosine with the mean difference:", {k: round(c, 2) for k, c in cos.items()})
+print("cosine with the mean difference:")
+for k, c in cos.items():
+    print(f"{k:>16}: {c:5.2f}")
 print(f"mean residual norm at {HOOK}: {train.acts.norm(dim=-1).mean():.1f}")
 
 # %% [markdown]
@@ -178,7 +180,7 @@ app.steering_explorer(
 clamped = app.generate_ids(
     model, prompt, 24, [(HOOK, app.clamp_hook(sae, string_latent, 20.0))]
 )
-print(repr(tokenizer.decode(clamped[0].tolist())))
+print(tokenizer.decode(clamped[0].tolist()))
 
 # %% [markdown]
 # ## Removing a spurious concept (SHIFT, made checkable)

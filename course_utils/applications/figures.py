@@ -76,8 +76,9 @@ def generations_html(prompt: str, continuations: Mapping[str, str]) -> str:
     import html
 
     tail = "\n".join(prompt.splitlines()[-4:])
-    rows = [f"<p><b>prompt (last lines)</b></p><pre>{html.escape(tail)}</pre>"]
-    rows += [f"<p><b>{html.escape(k)}</b></p><pre>{html.escape(v)}</pre>" for k, v in continuations.items()]
+    pre = '<pre style="white-space: pre-wrap">'  # long generated lines wrap instead of scrolling
+    rows = [f"<p><b>prompt (last lines)</b></p>{pre}{html.escape(tail)}</pre>"]
+    rows += [f"<p><b>{html.escape(k)}</b></p>{pre}{html.escape(v)}</pre>" for k, v in continuations.items()]
     return "\n".join(rows)
 
 
