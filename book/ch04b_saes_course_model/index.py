@@ -320,8 +320,7 @@ for a, b, na, nb in ((0, 1, "512", "2048"), (1, 2, "2048", "8192")):
     cos, _ = splitting.match_latents(fam_W[a], fam_W[b])
     kids = splitting.children_per_parent(fam_W[a], fam_W[b])
     print(f"{na} -> {nb}: median best cosine {float(cos.median()):.2f}; "
-          f"children (cos >= 0.5) per parent: median {np.median(kids):.0f}, "
-          f"max {kids.max()}")
+          f"children with cos >= 0.5: median {np.median(kids):.0f}, max {kids.max()}")
 
 # %%
 res_scores = [interp.monosemanticity(

@@ -267,3 +267,17 @@ def test_dashboard_on_gpt2_with_a_pretrained_sae():
     d = dashboards.build_dashboard(int(f.sum(0).argmax()), f, strs, [""] + strs[:-1], eff,
                                    model.to_str_tokens(torch.arange(model.cfg.d_vocab)), k=2)
     assert d.contexts
+
+
+def test_firing_fractions_as_stated(lm, mlp0):
+    """Figure 'firing': on the page's tokens the TopK has about 8% dead latents and almost no dense
+    ones; the JumpReLU none dead and about 6% dense (measured 8.5%, 0.10%; 0%, 5.66%)."""
+    model, _ = lm
+    data, _, f = mlp0
+    with torch.no_grad():
+        g = load_course_sae("mlp0-jumprelu-2048", model).encode(data.acts)
+    for lat, dead, dense in ((f, (0.06, 0.11), (0.0, 0.005)), (g, (0.0, 0.005), (0.045, 0.07))):
+        freq = (lat != 0).float().mean(0)
+        assert dead[0] <= float((freq == 0).float().mean()) <= dead[1]
+        assert dense[0] <= float((freq > 0.1).float().mean()) <= dense[1]
+    assert float((f != 0).float().sum(1).mean()) == pytest.approx(16.0)
