@@ -29,7 +29,7 @@ def explore_graph(model: Any, transcoders: Sequence[Any], tokenizer: Any, prompt
         targets = ids
     g = build_graph(model, transcoders, prompt, tokenizer, target_tokens=targets)
     pr = prune_graph(g, node_threshold, edge_threshold)
-    tokens = [tokenizer.decode([t]) for t in g.tokens.tolist()]
+    tokens = [tokenizer.id_to_token(t) for t in g.tokens.tolist()]  # shown with ␣ ↵ ⇥
     names = [tokenizer.decode([t]) for t in g.logit_tokens.tolist()]
     title = f"thresholds {node_threshold:g} / {edge_threshold:g}: {int(pr.node_mask.sum())} nodes"
     return graph_figure(g, pr, tokens, names, notes, title=title)

@@ -55,7 +55,8 @@ def node_label(graph: AttributionGraph, i: int, tokens: Sequence[str], notes: An
         text = f"L{layer} feature {f} at {p} ({tokens[p]!r}), act {float(graph.activations[i]):.2f}"
         if notes is not None:
             best, score = notes.best[layer][f] or "none", float(notes.score[layer][f])
-            ctx = "<br>".join(readable_tokens([c])[0].replace("<", "&lt;") for c in notes.contexts[layer][f])
+            ctx = "<br>".join(readable_tokens([c])[0].replace("\n", "↵").replace("\t", "⇥").replace("<", "&lt;")
+                              for c in notes.contexts[layer][f])
             text += f"<br>concept: {best} (score {score:.2f})<br>top contexts:<br>{ctx}"
         return text
     if kind == "error":
