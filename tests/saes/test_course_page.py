@@ -281,3 +281,21 @@ def test_firing_fractions_as_stated(lm, mlp0):
         assert dead[0] <= float((freq == 0).float().mean()) <= dead[1]
         assert dense[0] <= float((freq > 0.1).float().mean()) <= dense[1]
     assert float((f != 0).float().sum(1).mean()) == pytest.approx(16.0)
+
+
+def test_figures_have_titles_and_axis_titles():
+    from course_utils.saes import lm_figures
+
+    recs = {"a": {"hook_name": MLP0, "architecture": "topk", "d_sae": 8, "l0": 4.0, "ce_recovered_zero": 0.9},
+            "b": {"hook_name": RESID1, "architecture": "jumprelu", "d_sae": 8, "l0": 9.0, "ce_recovered_zero": 0.8}}
+    d = dashboards.LatentDashboard(3, np.array([0.5, 1.0, 2.0]), 10, [], [], [], "", 0.0, 0.0, 0.0)
+    figs = [lm_figures.plot_frontier(recs),
+            lm_figures.plot_score_distributions({"x": np.array([0.1, 0.9])}, "t"),
+            lm_figures.plot_probe_ceiling(["c"], [None], [0.2], [0.3], MLP0),
+            dashboards.plot_firing_histogram({"s": torch.tensor([0.0, 0.1, 0.01])}),
+            dashboards.plot_activation_histogram(d)]
+    for fig in figs:
+        assert fig.layout.title.text and fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
+    assert figs[0].layout.xaxis.type == "log" and len(figs[0].data) == 2
+    assert "never fires" in dashboards.dashboard_html(
+        dashboards.LatentDashboard(0, np.array([]), 10, [], [], [], "", 0.0, 0.0, 0.0))
