@@ -16,7 +16,8 @@ fired. Then
 
 The paper's own text could not be read for this course (only its abstract); the rule above follows a
 third-party reimplementation found through the course's code search (γ₋ = γ₊ = 0.01, b ∈ [−1, 0],
-TAFs 10⁻¹ … 10⁻³) and is not checked against the authors' code. The constants shipped for the toy
+ε = 10⁻⁶, TAFs 10⁻¹ … 10⁻³ over 10 random groups, updates every 40 960 activations; here 4 contiguous
+groups and an update every 5 batches) and is not checked against the authors' code. The constants shipped for the toy
 (:data:`course_utils.saes.SHIPPED`) are ours. Two further choices are ours too: the encoder's columns are
 kept at unit norm (without a sparsity penalty the encoder could otherwise outgrow any bias) and no
 pre-encoder bias is subtracted.
