@@ -204,6 +204,8 @@ def test_bad_types():
         apd.train_apd("tms")
     with pytest.raises(ValueError, match="p \\(the Schatten norm\\) must be a number > 0"):
         apd.APDConfig(p=0)
+    with pytest.raises(TypeError, match="simplicity_per_param must be True or False"):
+        apd.APDConfig(simplicity_per_param=1)
 
 
 @pytest.mark.parametrize("W, b, match", [
