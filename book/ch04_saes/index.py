@@ -125,7 +125,7 @@ for arch, r in runs.items():
 # equally good reconstructions at that moment, and the differences are the reasons the later
 # architectures exist.
 #
-# Group bias adaptation {cite}`chen2025taming` gets there without any sparsity penalty: its loss is
+# {term}`Group bias adaptation` {cite}`chen2025taming` gets there without any sparsity penalty: its loss is
 # the reconstruction alone, and its encoder biases are steered, not trained. Its 256 latents form
 # four groups with target firing frequencies from 0.07 down to 0.02 (spanning the toy's feature
 # frequencies, 0.069 to 0.019). Every five steps a latent that fired more often than its group's
@@ -211,7 +211,7 @@ print(
 # %% [markdown]
 # ## Matryoshka SAEs: nested dictionaries
 #
-# A Matryoshka SAE {cite}`bussmann2025matryoshka` reads its dictionary as nested prefixes
+# A {term}`Matryoshka SAE` {cite}`bussmann2025matryoshka` reads its dictionary as nested prefixes
 # $m_1 < m_2 < \dots$ and must reconstruct from each prefix alone: the loss is the sum of the
 # prefixes' squared errors. Its shipped run above has prefixes 192 and 256: the first prefix is
 # larger than the 128 true features, so it can hold them all. With smaller prefixes, the first
