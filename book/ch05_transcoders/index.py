@@ -195,7 +195,9 @@ print("logit nodes:", [(n, round(float(p), 2))
 
 # %% tags=["hide-input"]
 notes = feature_notes(model, tok, tcs, n_tokens=size["notes_tokens"])
-fig = figures.graph_figure(graph, pruned, tokens, names, notes,
+kept = pruned.node_mask.nonzero()[:, 0].tolist()
+groups = supernodes(graph, kept, notes)  # features by best concept (next section)
+fig = figures.graph_figure(graph, pruned, tokens, names, notes, groups=groups,
                            title="Figure 2: the pruned graph of 'self'")
 fig
 
@@ -203,11 +205,10 @@ fig
 # ### Supernodes
 #
 # Features that respond to the same concept play one role. Grouped by their best concept (score at
-# least 0.2), the kept feature nodes form these supernodes, with their summed influence:
+# least 0.2), the kept feature nodes form these supernodes (coloured in Figure 2), with their
+# summed influence:
 
 # %%
-kept = pruned.node_mask.nonzero()[:, 0].tolist()
-groups = supernodes(graph, kept, notes)
 for name, members in list(groups.items())[:8]:
     where = sorted({shown[int(graph.features[i, 1])] for i in members})
     print(f"{name[:28]:<28} {len(members):>3} features, influence "

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import torch
 
 from course_utils.circuits.graph import AttributionGraph, PruneResult
-from course_utils.plotting import readable_tokens, signed_heatmap, style
+from course_utils.plotting import COLORWAY, readable_tokens, signed_heatmap, style
 
 RED, BLUE = "#d6604d", "#4393c3"  # the ends of RdBu_r: positive, negative
 KIND_STYLE = {"feature": ("circle", "#555555"), "error": ("x", "#999999"), "token": ("square", "#2ca02c"),
@@ -71,10 +71,13 @@ def node_label(graph: AttributionGraph, i: int, tokens: Sequence[str], notes: An
 
 def graph_figure(graph: AttributionGraph, prune: PruneResult, tokens: Sequence[str],
                  logit_names: Sequence[str] | None = None, notes: Any = None, title: str = "",
-                 max_edges: int = 300, height: int = 520) -> go.Figure:
+                 max_edges: int = 300, height: int = 520,
+                 groups: dict[str, list[int]] | None = None) -> go.Figure:
     """The pruned graph: kept nodes at (position, layer) with hover text, the ``max_edges`` strongest
     kept edges as lines (red positive, blue negative; width by |weight|). ``tokens`` are the prompt's
-    tokens as strings (shown with :func:`course_utils.plotting.readable_tokens`)."""
+    tokens as strings (shown with :func:`course_utils.plotting.readable_tokens`). ``groups``
+    (supernodes: name -> feature nodes) colours the features of the six largest groups, one legend
+    entry each."""
     if len(tokens) != graph.n_tokens:
         raise ValueError(f"tokens has {len(tokens)} entries but the graph has {graph.n_tokens} positions")
     shown = readable_tokens(list(tokens))
@@ -101,10 +104,22 @@ def graph_figure(graph: AttributionGraph, prune: PruneResult, tokens: Sequence[s
                                      legendgroup=name, showlegend=lo == 0.0))
     infl = prune.influence
     top = float(infl[nodes].max()) if nodes else 1.0
+    series: list[tuple[str, str, str, list[int]]] = []
     for kind, (symbol, colour) in KIND_STYLE.items():
         members = [i for i in nodes if graph.kind(i) == kind]
+        if kind == "feature" and groups:
+            named = list(groups.items())[:6]
+            grouped = {i for _, m in named for i in m}
+            for k, (name, m) in enumerate(named):
+                series.append((f"features: {name[:24]}", symbol, COLORWAY[k % len(COLORWAY)],
+                               [i for i in members if i in set(m)]))
+            members = [i for i in members if i not in grouped]
+            series.append(("other features", symbol, colour, members))
+        else:
+            series.append((kind, symbol, colour, members))
+    for kind, symbol, colour, members in series:
         labels = [node_label(graph, i, shown, notes) for i in members]
-        if kind == "logit" and logit_names is not None:
+        if kind == "logit" and logit_names is not None and members:
             labels = [f"{lab}: {logit_names[i - (graph.n_nodes - graph.n_logits)]!r}"
                       for lab, i in zip(labels, members)]
         sizes = [8 + 14 * (float(infl[i]) / top if top > 0 else 0) for i in members]

@@ -123,3 +123,19 @@ def test_graph_explorer_live_and_static(monkeypatch: pytest.MonkeyPatch) -> None
     assert isinstance(static, go.Figure) and len(static.layout.updatemenus[0].buttons) == 2
     with pytest.raises(ValueError, match="at least one prompt"):
         graph_explorer(model, tcs, tok, [])
+
+
+def test_graph_figure_colours_supernodes() -> None:
+    _, tok = course_model()
+    g = _graph()
+    pr = prune_graph(g, 0.99, 0.99)
+    kept = [i for i in pr.node_mask.nonzero()[:, 0].tolist() if g.kind(i) == "feature"]
+    groups = {"first": kept[:2], "second": kept[2:3]}
+    tokens = [tok.id_to_token(t) for t in g.tokens.tolist()]
+    fig = figures.graph_figure(g, pr, tokens, groups=groups)
+    names = [tr.name for tr in fig.data if tr.mode == "markers"]
+    assert names[:3] == ["features: first", "features: second", "other features"]
+    sizes = {tr.name: len([x for x in tr.x if x is not None]) for tr in fig.data if tr.mode == "markers"}
+    assert len(kept) >= 4
+    assert sizes["features: first"] == 2 and sizes["other features"] == len(kept) - 3, (sizes, len(kept))
+    assert "␣" in "".join(fig.layout.xaxis.ticktext) or "↵" in "".join(fig.layout.xaxis.ticktext)
