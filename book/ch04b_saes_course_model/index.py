@@ -437,5 +437,6 @@ except OfflineError as err:
 #
 # **Next:** write the pieces in the exercise notebook (`exercises/ch04b_saes_course_model.ipynb`):
 # CE loss recovered with a splice hook, explained variance, firing density, top-activating contexts,
-# logit effects, scoring a unit against labels and matching latents across dictionary sizes. Then go
-# on to the next chapter in the table of contents.
+# logit effects, scoring a unit against labels and matching latents across dictionary sizes. Then
+# [Chapter 5](../ch05_transcoders/index.ipynb) (*Transcoders and attribution graphs*) replaces the
+# MLPs of the same model by sparse dictionaries that predict their outputs.
