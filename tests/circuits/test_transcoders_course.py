@@ -332,7 +332,37 @@ def test_comparison_table_from_the_logs():
     for r in rows:
         log = training_log(r["name"])
         assert r["ce_recovered_zero"] == log["eval"]["ce_recovered_zero"]
-        if r["architecture"] == "topk":
-            assert r["l0"] == pytest.approx(16.0)  # equal L0: TopK with k = 16 everywhere
+        if r["architecture"] == "topk":  # equal L0: TopK with k = 16 everywhere (fewer when < 16 are positive)
+            assert 15.5 <= r["l0"] <= 16.0
     text = format_comparison(rows)
     assert max(len(line) for line in text.splitlines()) <= 88
+
+
+@needs_shipped
+def test_transcoders_vs_saes_at_equal_l0_as_stated():
+    """Dunefsky et al. 2024 report transcoders on par with SAEs on the same MLP at equal sparsity. On the
+    course model, TopK (k = 16) transcoders against TopK SAEs on the MLP outputs: CE recovered (zero
+    ablation) on par at MLP 0 (0.962 vs 0.962) and 0.02 lower at MLP 1 (0.930 vs 0.950); mean
+    monosemanticity of the features 0.04 lower at MLP 0 and 0.02 higher at MLP 1. Tolerances from
+    retraining both with seeds 0-2 (seeds 0-1 at MLP 0): CE gap -0.0005 to -0.002 at MLP 0, -0.020 to
+    -0.029 at MLP 1; monosemanticity gap -0.041 to -0.033 at MLP 0, +0.024 to +0.031 at MLP 1. A skip
+    path improves CE recovered at the same L0 (Paulo et al. 2025) on both layers."""
+    rows = {(r["layer"], r["kind"], r["architecture"]): r for r in comparison_table()}
+    for layer in (0, 1):
+        tc, sae = rows[(layer, "transcoder", "topk")], rows[(layer, "SAE", "topk")]
+        skip = rows[(layer, "skip transcoder", "topk")]
+        assert tc["l0"] == pytest.approx(sae["l0"], abs=0.1) and 15.5 <= tc["l0"] <= 16
+        assert abs(tc["ce_recovered_zero"] - sae["ce_recovered_zero"]) <= 0.035, layer
+        assert abs(tc["mono_mean"] - sae["mono_mean"]) <= 0.06, layer
+        assert skip["ce_recovered_zero"] > tc["ce_recovered_zero"] + 0.01, layer
+        assert skip["fvu"] < tc["fvu"], layer
+    assert rows[(1, "transcoder", "topk")]["ce_recovered_zero"] < rows[(1, "SAE", "topk")]["ce_recovered_zero"]
+
+
+def test_module_command_dispatch(capsys):
+    from course_utils.circuits.__main__ import main as module_main
+
+    assert module_main([]) == 2
+    assert "train-course-transcoders" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        module_main(["train-course-transcoders", "--help"])
