@@ -57,7 +57,8 @@ size = pick(cpu=dict(notes_tokens=8192, n_methods=200),
 model, tok = load_course_lm()
 # one skip TopK transcoder per MLP (1,024 features, k = 16)
 tcs = course_transcoders("skip-topk-1024", model)
-print(size, [tc.cfg.hook_name for tc in tcs])
+print(size)
+print("transcoders read", [tc.cfg.hook_name for tc in tcs])
 
 # %% [markdown]
 # ## Transcoders against SAEs at equal L0
@@ -289,16 +290,27 @@ graph_explorer(model, tcs, tok, examples, notes)
 # influence that reaches the logits from tokens rather than error nodes, the *completeness score*
 # the influence-weighted share of every node's input that is not error (both as circuit-tracer
 # computes them). Second, attention: patterns are frozen, so the graph says which values attention
-# moved, not why it attended there (the query-key computation is not explained at all).
+# moved, not why it attended there (the query-key computation is not explained at all). On the
+# case-study prompt and the explorer's other prompts:
 
 # %%
 rep_score, comp_score = graph_scores(graph)
-print(f"replacement score {rep_score:.3f}, completeness {comp_score:.3f}, "
-      f"error nodes carry {error_share(graph):.1%} of the influence")
+print(f"replacement score {rep_score:.3f}, completeness {comp_score:.3f}")
+print(f"error nodes carry {error_share(graph):.1%} of the influence")
+for p in examples[1:]:  # the explorer's other prompts
+    g = build_graph(model, tcs, p, tok)
+    r, c = graph_scores(g)
+    e = error_share(g)
+    print(f"{p!r:<18} replacement {r:.3f}, completeness {c:.3f}, error {e:.1%}")
 
 # %% [markdown]
-# The graph also exports to circuit-tracer's JSON format (schema version 1), which its viewer and
-# Neuronpedia's graph pages read:
+# On these short prompts the error nodes carry a few percent of the influence, so the graphs are
+# mostly made of features. The share is the number to check on any new prompt before reading a
+# story into its graph.
+
+# %% [markdown]
+# The graph also exports to circuit-tracer's graph JSON (schema version 1), the file its own graph
+# viewer reads {cite}`hanna2025circuittracer`; only the kept nodes and edges are written:
 
 # %%
 with tempfile.TemporaryDirectory() as folder:

@@ -1,5 +1,5 @@
-"""Export an attribution graph as circuit-tracer's graph JSON (the file its frontend and Neuronpedia's
-graph viewer read; schema version 1), so a learner can take a course graph to the tools they know.
+"""Export an attribution graph as circuit-tracer's graph JSON (the file its frontend reads; schema
+version 1), so a learner can take a course graph to the tools they know.
 
 Layout (circuit-tracer's ``create_graph_files``, written here without its pydantic models)::
 
