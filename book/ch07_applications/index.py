@@ -12,7 +12,6 @@
 # block 1).
 
 # %% tags=["remove-output"]
-import numpy as np
 import torch
 
 from course_utils import applications as app
