@@ -287,10 +287,10 @@ def test_shipped_joint_replacements_remeasured(lm):
 
 
 @needs_shipped
-@pytest.mark.parametrize("name", ["mlp0-topk-1024", "sae-mlp0out-topk-1024", "clt-topk-1024"])
+@pytest.mark.parametrize("name", [s.name for s in COURSE_TRANSCODERS])
 def test_shipped_monosemanticity_remeasured(lm, name):
-    """The recorded monosemanticity summaries re-measured on the same validation text (one model of
-    each kind; the scoring code is the same for the others)."""
+    """Every shipped model's recorded monosemanticity summaries (features, the MLP's neurons, random
+    directions) re-measured on the same validation text."""
     from course_utils.circuits.course import score_transcoder_features
     from course_utils.saes.interp import score_course_sae
 
