@@ -178,6 +178,22 @@ class Transcoder:
             with torch.no_grad():
                 self.b_dec.copy_(self.split_pair(x)[1].reshape(-1, self.cfg.d_out).mean(0))
 
+    def save(self, path: Any) -> Any:
+        """Write SAELens's transcoder format to folder ``path`` (:func:`.transcoder_io.save_transcoder`)."""
+        from course_utils.circuits.transcoder_io import save_transcoder
+
+        return save_transcoder(self, path)  # type: ignore[arg-type]
+
+    @classmethod
+    def load(cls, path: Any) -> Any:
+        """Load a folder written by :meth:`save`; raises if it holds another transcoder class."""
+        from course_utils.circuits.transcoder_io import load_transcoder
+
+        tc = load_transcoder(path)
+        if not isinstance(tc, cls):
+            raise ValueError(f"{path} holds a {type(tc).__name__}, not a {cls.__name__}")
+        return tc
+
     def sae_lens_state(self) -> tuple[str, dict[str, Any], dict[str, torch.Tensor]]:
         """(SAELens architecture, extra cfg keys, tensors in SAELens's layout); see :mod:`.transcoder_io`."""
         from course_utils.circuits.transcoder_io import sae_lens_state

@@ -154,6 +154,11 @@ def test_sae_lens_loads_the_file_with_identical_outputs(arch, skip, tmp_path):
         ours = load_transcoder(folder)
         assert type(ours) is type(tc) and ours.cfg.skip == skip
         assert torch.equal(ours(x), tc(x))
+        again = type(tc).load(tc.save(tmp_path / f"method{arch}{skip}{dtype}"))  # the methods use this format
+        assert torch.equal(again(x), tc(x))
+    other = JumpReLUTranscoder if arch == "topk" else TopKTranscoder
+    with pytest.raises(ValueError, match=f"not a {other.__name__}"):
+        other.load(folder)
 
 
 def test_a_file_written_by_sae_lens_loads_here(tmp_path):
