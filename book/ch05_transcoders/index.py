@@ -97,7 +97,8 @@ print(format_comparison(comparison_table()))
 # with $\bar w^{dec}_i$ the mean-centred decoder row. The input decides only $a_i$ and $s$; the
 # *virtual weight* $\bar w^{dec}_i \cdot w^{enc}_j$ is the same on every prompt
 # {cite}`dunefsky2024transcoders`. (Attention adds a second, pattern-dependent path between
-# positions; the graph below includes it.) The strongest virtual weights of the course transcoders:
+# positions; the graph of {fig}`self-graph` includes it.) The strongest virtual weights of the course
+# transcoders:
 
 # %%
 W_dec0 = tcs[0].W_dec.detach()
@@ -114,8 +115,15 @@ rows = virtual.abs().max(1).values.topk(12).indices
 cols = virtual[rows].abs().max(0).values.topk(12).indices
 fig = figures.connections_figure(virtual[rows][:, cols], [f"L0 {int(i)}" for i in rows],
                                  [f"L1 {int(j)}" for j in cols],
-                                 title="Figure 1: the strongest fixed connections")
+                                 title="The strongest fixed connections")
 fig
+
+# %% [markdown] figure="fixed-connections"
+# Virtual weights $\bar w^{dec}_i \cdot w^{enc}_j$ of the course's skip TopK transcoders
+# (`skip-topk-1024`, 1,024 features per layer, k = 16): rows are the 12 layer-0 features with the
+# largest |weight| to any layer-1 feature, columns the 12 layer-1 features most strongly connected
+# to those rows. Red is positive, blue negative, white zero (colour bar: W_dec · W_enc, symmetric
+# about zero).
 
 # %% [markdown]
 # ## The behaviour: `self` after `def name(` in a class
@@ -199,14 +207,23 @@ notes = feature_notes(model, tok, tcs, n_tokens=size["notes_tokens"])
 kept = pruned.node_mask.nonzero()[:, 0].tolist()
 groups = supernodes(graph, kept, notes)  # features by best concept (next section)
 fig = figures.graph_figure(graph, pruned, tokens, names, notes, groups=groups,
-                           title="Figure 2: the pruned graph of 'self'")
+                           title="The pruned graph of 'self'")
 fig
+
+# %% [markdown] figure="self-graph"
+# The pruned attribution graph of the `Stack` prompt ending in `def push(` (node threshold
+# 0.8, edge threshold 0.98). Horizontal: token position (␣ a space, ↵ a newline); vertical: input
+# tokens, layer 0, layer 1 and the candidate next tokens. Circles are transcoder features (coloured
+# by supernode for the six largest groups, dark grey otherwise), grey crosses error nodes, green
+# squares token nodes and purple diamonds logit nodes; a node's size grows with its influence.
+# Lines are the 300 strongest kept edges, red positive and blue negative, thicker for a larger
+# |weight|. Hover over a feature for its activation, best concept and top contexts.
 
 # %% [markdown]
 # ### Supernodes
 #
 # Features that respond to the same concept play one role. Grouped by their best concept (score at
-# least 0.2), the kept feature nodes form these supernodes (coloured in Figure 2), with their
+# least 0.2), the kept feature nodes form these supernodes (coloured in {fig}`self-graph`), with their
 # summed influence:
 
 # %%
@@ -226,13 +243,13 @@ for i in sorted(kept, key=lambda i: -float(pruned.influence[i]))[:10]:
 # %% [markdown]
 # ## The hypothesis, tested on the real model
 #
-# Read together, the figure and the list suggest a hypothesis: the prediction is made at the last
+# Read together, {fig}`self-graph` and the list suggest a hypothesis: the prediction is made at the last
 # position, from the `(` token itself and from `def` a few tokens back (moved there by attention),
 # partly directly and partly through a handful of features of both layers that fire on that `(`;
 # the earlier `self` tokens of the class contribute less. If the features carry
 # the prediction, removing them from the real model (attention and LayerNorm live, later features
 # free to change) should move the `self` logit as the graph predicts. For each supernode and for the most influential single features,
-# the figure compares two predictions with the measurement: the direct edges to the logit, and the
+# {fig}`self-interventions` compares two predictions with the measurement: the direct edges to the logit, and the
 # linear total through all paths, $-((I - A)^{-1} - I)_{\text{logit}, S}$ summed over the removed
 # set $S$.
 
@@ -254,8 +271,14 @@ for name, d, t, m in zip(labels, direct, total, measured):
 
 # %% tags=["hide-input"]
 fig = figures.intervention_figure(labels, direct, total, measured,
-                                  title="Figure 3: predicted and measured change")
+                                  title="Predicted and measured change")
 fig
+
+# %% [markdown] figure="self-interventions"
+# For each ablated set of features of {fig}`self-graph` (horizontal: the 1, 3 and 10 most
+# influential kept features and the three largest supernodes), the change of the centred `self`
+# logit predicted from the direct edges, predicted linearly through all paths of the graph, and
+# measured by ablating the features in the real model (vertical).
 
 # %% [markdown]
 # The last column, measured divided by the direct prediction, is the test. For the most influential features the measured change has the
@@ -269,12 +292,18 @@ fig
 # ## Explore other prompts
 #
 # Type a prompt (at most the model's 128 tokens), optionally a target token, and move the
-# thresholds; the graph is rebuilt in a couple of seconds. On the website the figure offers four
+# thresholds; the graph is rebuilt in a couple of seconds. On the website {fig}`graph-explorer` offers four
 # precomputed prompts at the default thresholds.
 
 # %% tags=["hide-input"]
 examples = [prompt, "x = len(items", "y = data[key", "name = 'abc"]
 graph_explorer(model, tcs, tok, examples, notes)
+
+# %% [markdown] figure="graph-explorer"
+# The graph explorer: the pruned attribution graph of a prompt, drawn as in {fig}`self-graph`
+# but without supernode colours. In a live notebook a prompt box, a target token and the node and
+# edge thresholds; on the website a menu over four graphs precomputed at thresholds 0.8 / 0.98:
+# the case-study prompt, `x = len(items`, `y = data[key` and `name = 'abc`.
 
 # %% [markdown]
 # Things to try (the thresholds and the target need a live notebook; the website's twin switches
