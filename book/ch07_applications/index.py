@@ -102,8 +102,17 @@ for name, f in fractions.items():
 # %% tags=["hide-input"]
 app.plot_dose_response(strengths, fractions, CONCEPT, baseline=fractions["probe"][0])
 
+# %% [markdown] figure="dose-response"
+# Fraction of the generated tokens that lie inside a string (vertical) against the steering
+# strength, the norm of the vector added at `blocks.1.hook_resid_pre` at every position
+# (horizontal), one line per direction: the latent of the course SAE `resid1-topk-2048` best at "in
+# a string", its latent nearest the mean difference, the probe, the difference of means and a random
+# direction. Greedy continuations of the 12 held-out prompts, 20 new tokens each (CPU size); the
+# dotted line is the unsteered model.
+
 # %% [markdown]
-# Read the dose-response curves: the two supervised directions raise the fraction of string tokens
+# Read the dose-response curves ({fig}`dose-response`): the two supervised directions raise the
+# fraction of string tokens
 # above the unsteered baseline (0.47 here), the difference of means to about 0.64 at strength 32 and
 # the probe to about 0.67 before it falls back at 48. The precise SAE latent and the random direction
 # *lower* it (to about a third): at large strengths the model falls into repeating a few tokens. The
@@ -136,9 +145,14 @@ for name, c in costs.items():
 # %% tags=["hide-input"]
 app.plot_steering_cost(strengths, costs, clean)
 
+# %% [markdown] figure="steering-cost"
+# Next-token loss on held-out code (nats per token, vertical) with each direction of
+# {fig}`dose-response` added at every position, against the steering strength (horizontal), one
+# line per direction; the dotted line is the clean model's loss.
+
 # %% [markdown]
-# Every direction costs about the same at a given strength, random included: the loss grows with the
-# norm of the edit, not with its meaning. At strength 8 (about half the residual norm) the cost is
+# Every direction costs about the same at a given strength, random included ({fig}`steering-cost`):
+# the loss grows with the norm of the edit, not with its meaning. At strength 8 (about half the residual norm) the cost is
 # already 0.3 to 0.5 nats per token; at 32, where the string fraction peaks, it is 3 to 4 nats.
 # Steering a two-layer model this hard is a blunt instrument.
 #
@@ -167,6 +181,12 @@ def steered(name: str, strength: float) -> str:
 app.steering_explorer(
     steered, list(steer_latents), strengths, tokenizer.decode(prompt[0].tolist())
 )
+
+# %% [markdown] figure="steering-explorer"
+# The steering explorer: the last lines of one held-out prompt and its greedy 24-token
+# continuation with a latent's decoder direction added at the chosen strength. In a live
+# notebook a menu picks the string or the comment latent and a slider the strength; on the
+# website one tab per strength (0 to 48) shows the string latent.
 
 # %% [markdown]
 # Clamping sets the latent's value instead of adding to it, and keeps the SAE's error term (what the
@@ -240,6 +260,11 @@ print(
 # %% tags=["hide-input"]
 app.plot_shift(rows)
 
+# %% [markdown] figure="shift-accuracy"
+# Intended (in a string), spurious (in brackets) and worst-group accuracy (horizontal) on the
+# balanced held-out test set (vertical) of the biased probe, SHIFT, SHIFT with the probe retrained,
+# the neuron skyline and the oracle probe, from the table above; the dotted line is chance.
+
 # %%
 yb = torch.as_tensor(train.labels["in_string"])
 zb = torch.as_tensor(train.labels["bracket>=1"])
@@ -275,8 +300,8 @@ print(
 )
 
 # %% [markdown]
-# The biased probe does what a confounded probe does: it tracks brackets (spurious accuracy well above
-# chance) and fails on the groups where the two labels disagree (worst group far below 0.5).
+# The biased probe ({fig}`shift-accuracy`) does what a confounded probe does: it tracks brackets
+# (spurious accuracy well above chance) and fails on the groups where the two labels disagree (worst group far below 0.5).
 # **SHIFT's effect here is small**: ablating the automatically chosen latents moves intended accuracy
 # up and spurious accuracy down by two or three points, and the worst group does not recover; the SCR
 # score is about 0.1, far from the paper's result (*measured to differ*). The neuron skyline does no
@@ -366,6 +391,12 @@ for i, s in enumerate(sav.sparsity):
 
 # %% tags=["hide-input"]
 app.plot_savings(sav)
+
+# %% [markdown] figure="superposition-savings"
+# The toy models of the table above (20 features, 5 hidden dimensions, importance $0.9^i$, seed 0)
+# across sparsity S (horizontal). Left axis, in hidden dimensions: the superposed model's width
+# (flat line), $k^*$, the monosemantic width that matches its loss, and the number of features it
+# represents (dashed). Bars, right axis: the interference cost in units of $10^{-3}$.
 
 # %% [markdown]
 # And on the course model: replace an activation by its SAE reconstruction and drop the error term,
