@@ -5,7 +5,6 @@ at least a third of the direct prediction and at most 1.5 times it)."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from course_utils.circuits.casestudy import measured_logit_change, predicted_logit_change
@@ -16,9 +15,12 @@ from tests.circuits.graph_helpers import course_model
 
 PAGE_PROMPT = "class Stack:\n    def __init__(self):\n        self.items = []\n\n    def push("
 
-pytestmark = pytest.mark.skipif(not (COURSE_TRANSCODER_DIR / "manifest.json").exists(),
-                                reason="the course transcoders are not built yet "
-                                       "(python -m course_utils.circuits train-course-transcoders)")
+
+
+def setup_module() -> None:
+    """The course ships its transcoders: a missing set is a failure, not a skip."""
+    assert (COURSE_TRANSCODER_DIR / "manifest.json").exists(), (
+        "course transcoders missing: python -m course_utils.circuits train-course-transcoders")
 
 
 def test_case_study_on_shipped_transcoders() -> None:
