@@ -128,6 +128,12 @@ def _live_ln(x, scale):
      "gradient"),
     ("shapes: last position only", lambda x, scale: (x - x.mean(-1, keepdim=True))[:, -1:] / scale.detach()[:, -1:],
      "shape"),
+    ("independence: centred over positions", lambda x, scale: (x - x.mean(-2, keepdim=True)) / scale.detach(),
+     "entries differ"),
+    ("dtypes: always float32", lambda x, scale: ((x - x.mean(-1, keepdim=True)) / scale.detach()).float(),
+     "dtype"),
+    ("side effects: centres x in place", lambda x, scale: x.sub_(x.mean(-1, keepdim=True)) / scale.detach(),
+     "modified its input"),
 ])
 def test_frozen_layernorm_rejects(kind, wrong, diagnosis):
     with pytest.raises(CheckFailed, match=diagnosis):
