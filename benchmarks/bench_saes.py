@@ -8,27 +8,13 @@ of a shared CPU drifts); the ratio is ours / theirs in examples per second.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import torch
 
 from course_utils.bench import benchmark
-from course_utils.device import one_thread
 from course_utils.saes import SHIPPED, make_sae, mmcs, sharkey_toy, shipped_train_config, train_sae
-
-#: Our architecture -> (sae-lens training class, its config class, config keywords) at the shipped
-#: hyperparameters (group bias adaptation has no sae-lens counterpart).
-SAE_LENS: dict[str, tuple[str, str, dict[str, Any]]] = {
-    "relu": ("StandardTrainingSAE", "StandardTrainingSAEConfig", dict(l1_coefficient=0.3)),
-    "topk": ("TopKTrainingSAE", "TopKTrainingSAEConfig", dict(k=5)),
-    "batchtopk": ("BatchTopKTrainingSAE", "BatchTopKTrainingSAEConfig", dict(k=5)),
-    "jumprelu": ("JumpReLUTrainingSAE", "JumpReLUTrainingSAEConfig",
-                 dict(l0_coefficient=0.03, jumprelu_bandwidth=0.05, jumprelu_init_threshold=0.05)),
-    "gated": ("GatedTrainingSAE", "GatedTrainingSAEConfig", dict(l1_coefficient=0.3)),
-    "matryoshka": ("MatryoshkaBatchTopKTrainingSAE", "MatryoshkaBatchTopKTrainingSAEConfig",
-                   dict(k=5, matryoshka_widths=[192, 256])),
-}
+from course_utils.saes.sae_lens_reference import SAE_LENS, sae_lens_rate
 
 
 def _batches(toy, n: int, batch: int) -> list[torch.Tensor]:
@@ -43,28 +29,6 @@ def _ours(arch: str, batches: list[torch.Tensor], d: int, d_sae: int, **kw: Any)
     return log.steps_run / log.seconds
 
 
-def _sae_lens(arch: str, batches: list[torch.Tensor], d: int, d_sae: int, **kw: Any) -> float:
-    import sae_lens
-    from sae_lens.config import LoggingConfig, SAETrainerConfig
-    from sae_lens.training.sae_trainer import SAETrainer
-
-    cls_name, cfg_name, cfg_kw = SAE_LENS[arch]
-    sae = getattr(sae_lens, cls_name)(getattr(sae_lens, cfg_name)(d_in=d, d_sae=d_sae, **{**cfg_kw, **kw}))
-    cfg = SAETrainerConfig(n_checkpoints=0, checkpoint_path=None, save_final_checkpoint=False,
-                           total_training_samples=len(batches) * batches[0].shape[0], device="cpu",
-                           autocast=False, lr=3e-3, lr_end=3e-3, lr_scheduler_name="constant",
-                           lr_warm_up_steps=0, adam_beta1=0.9, adam_beta2=0.999, lr_decay_steps=0,
-                           n_restart_cycles=1, train_batch_size_samples=batches[0].shape[0],
-                           dead_feature_window=1000, feature_sampling_window=2000,
-                           logger=LoggingConfig(log_to_wandb=False, eval_every_n_wandb_logs=2**31 - 1),
-                           n_batches_for_norm_estimate=1000)
-    trainer = SAETrainer(cfg=cfg, sae=sae, data_provider=iter(batches), save_checkpoint_fn=lambda _p: None)
-    with one_thread():
-        t0 = time.perf_counter()
-        trainer.fit()
-        return len(batches) * batches[0].shape[0] / (time.perf_counter() - t0)
-
-
 def compare(arch: str, d: int, n_feat: int, d_sae: int, batch: int, steps: int, repeats: int = 3,
             **kw: Any) -> dict[str, float]:
     """Best-of-``repeats`` examples per second here and in sae-lens, interleaved, and their ratio."""
@@ -72,7 +36,7 @@ def compare(arch: str, d: int, n_feat: int, d_sae: int, batch: int, steps: int, 
     ours, theirs = 0.0, 0.0
     for _ in range(repeats):
         ours = max(ours, _ours(arch, batches, d, d_sae, **kw))
-        theirs = max(theirs, _sae_lens(arch, batches, d, d_sae, **kw))
+        theirs = max(theirs, sae_lens_rate(arch, batches, d_sae, **kw))
     return dict(ours=round(ours), sae_lens=round(theirs), ratio=round(ours / theirs, 2))
 
 

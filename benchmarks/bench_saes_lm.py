@@ -14,6 +14,7 @@ import torch
 
 from course_utils.bench import benchmark, time_notebook
 from course_utils.device import one_thread
+from course_utils.saes.sae_lens_reference import sae_lens_rate
 
 ROOT = Path(__file__).resolve().parents[1]
 D_SAE, K, BATCH, STEPS = 2048, 16, 1024, 30
@@ -57,27 +58,6 @@ def _ours(batches: list[torch.Tensor]) -> float:
     return log.steps_run / log.seconds
 
 
-def _sae_lens(batches: list[torch.Tensor]) -> float:
-    from sae_lens import TopKTrainingSAE, TopKTrainingSAEConfig
-    from sae_lens.config import LoggingConfig, SAETrainerConfig
-    from sae_lens.training.sae_trainer import SAETrainer
-
-    sae = TopKTrainingSAE(TopKTrainingSAEConfig(d_in=batches[0].shape[1], d_sae=D_SAE, k=K))
-    n = len(batches) * BATCH
-    cfg = SAETrainerConfig(n_checkpoints=0, checkpoint_path=None, save_final_checkpoint=False,
-                           total_training_samples=n, device="cpu", autocast=False, lr=3e-3, lr_end=3e-3,
-                           lr_scheduler_name="constant", lr_warm_up_steps=0, adam_beta1=0.9, adam_beta2=0.999,
-                           lr_decay_steps=0, n_restart_cycles=1, train_batch_size_samples=BATCH,
-                           dead_feature_window=1000, feature_sampling_window=2000,
-                           logger=LoggingConfig(log_to_wandb=False, eval_every_n_wandb_logs=2**31 - 1),
-                           n_batches_for_norm_estimate=1000)
-    trainer = SAETrainer(cfg=cfg, sae=sae, data_provider=iter(batches), save_checkpoint_fn=lambda _p: None)
-    with one_thread():
-        t0 = time.perf_counter()
-        trainer.fit()
-        return n / (time.perf_counter() - t0)
-
-
 @benchmark("ch04b/topk_training_vs_sae_lens")
 def training_speed() -> dict[str, float]:
     """Activations per second training a TopK SAE (512 -> 2048, k = 16, batch 1024) on course-model
@@ -87,7 +67,7 @@ def training_speed() -> dict[str, float]:
     ours = theirs = 0.0
     for _ in range(2):
         ours = max(ours, _ours(batches))
-        theirs = max(theirs, _sae_lens(batches))
+        theirs = max(theirs, sae_lens_rate("topk", batches, D_SAE, k=K))
     return {"ours_per_s": round(ours), "sae_lens_per_s": round(theirs), "ratio": round(ours / theirs, 2)}
 
 

@@ -10,14 +10,12 @@ plus a split of the pair batch.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import torch
 
 from course_utils.bench import benchmark
 from course_utils.circuits import CLTConfig, CrossLayerTranscoder, make_transcoder
 from course_utils.saes import TrainConfig, make_sae, train_sae
+from course_utils.saes.sae_lens_reference import sae_lens_rate
 
 D, D_SAE, K, BATCH, STEPS = 128, 1024, 16, 1024, 40
 
@@ -33,21 +31,8 @@ def _rate(model: object, batches: list[torch.Tensor]) -> float:
 
 
 def _sae_lens_rate(batches: list[torch.Tensor]) -> float:
-    """SAELens's TopK SAE trainer, through chapter 4's benchmark helper (loaded from its file)."""
-    path = Path(__file__).with_name("bench_saes.py")
-    spec = importlib.util.spec_from_file_location("course_benchmarks._bench_saes_helpers", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    import course_utils.bench as bench
-
-    registry = dict(bench._REGISTRY)  # loading the file again must not register its benchmarks twice
-    bench._REGISTRY.clear()
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        bench._REGISTRY.clear()
-        bench._REGISTRY.update(registry)
-    return module._sae_lens("topk", batches, D, D_SAE, k=K)
+    """SAELens's TopK SAE trainer on the same batches (chapter 4's reference helper)."""
+    return sae_lens_rate("topk", batches, D_SAE, k=K)
 
 
 @benchmark("ch05/transcoder_training_tokens_per_s")
