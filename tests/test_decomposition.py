@@ -268,3 +268,26 @@ def test_own_subcomponents_counts_exclusive_single_subcomponents():
     assert own_subcomponents(ci, threshold=0.5) == 2  # inputs 1 and 2
     with pytest.raises(ValueError, match="n_feat, C"):
         own_subcomponents(torch.zeros(3))
+
+
+def test_shipping_command_reruns_shortened_and_deterministically(tmp_path):
+    """`python -m course_utils.decomposition.shipped --spd-only`, shortened to 20 SPD steps: it keeps
+    the shipped targets, writes files the checked loader reads, records their checksum and command,
+    and a second run writes the same bytes."""
+    import shutil
+
+    from course_utils.decomposition import shipped
+
+    runs = []
+    for i in range(2):
+        w, m = tmp_path / f"w{i}.safetensors", tmp_path / f"m{i}.json"
+        shutil.copy(shipped.WEIGHTS, w)
+        shutil.copy(shipped.META, m)
+        info = shipped.train_and_save(w, m, spd_only=True, spd_steps=20)
+        assert info["spd"]["steps"] == 20 and "--spd-only" in info["command"] and "20 SPD steps" in info["command"]
+        target, _, model, read = shipped.load_resid_mlp(w, m)
+        assert read["sha256"] == info["sha256"] and model.C == info["spd"]["C"]
+        ref, _, _, _ = shipped.load_resid_mlp()
+        assert torch.equal(target.W_in, ref.W_in)  # the targets are the shipped ones
+        runs.append(w.read_bytes())
+    assert runs[0] == runs[1]

@@ -14,7 +14,7 @@ import hashlib
 import json
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -40,11 +40,15 @@ def _train_target(kwargs: dict[str, object], embedding: str) -> ResidualMLPTarge
     return train_residual_mlp(**kwargs, embedding=embedding)  # type: ignore[arg-type]
 
 
-def train_and_save(weights: Path = WEIGHTS, meta: Path = META, spd_only: bool = False) -> dict[str, object]:
+def train_and_save(weights: Path = WEIGHTS, meta: Path = META, spd_only: bool = False,
+                   spd_steps: int | None = None) -> dict[str, object]:
     """Train both targets and the SPD decomposition at CPU size and write the shipped files. With
     ``spd_only`` the two targets are taken from the shipped files (their recorded target settings must
-    be the current ones) and only the decomposition is retrained."""
+    be the current ones) and only the decomposition is retrained. ``spd_steps`` shortens the
+    decomposition's run (tests); the shipped files use the configured steps."""
     exp = experiment("resid_mlp", scale="cpu")
+    if spd_steps is not None:
+        exp = replace(exp, spd=replace(exp.spd, steps=spd_steps, warmup_steps=min(exp.spd.warmup_steps, spd_steps)))
     t0 = time.perf_counter()
     if spd_only:
         target, clean, _, old = load_resid_mlp(weights, meta)
@@ -66,7 +70,8 @@ def train_and_save(weights: Path = WEIGHTS, meta: Path = META, spd_only: bool = 
     info = {"target": exp.target, "spd": asdict(exp.spd), "feature_probability": target.feature_probability,
             "sha256": _sha256(weights), "target_seconds": target_seconds, "spd_seconds": round(res.seconds, 1),
             "target_loss": target.loss(), "orthogonal_loss": clean.loss(), "naive_loss": target.naive_loss(),
-            "command": "python -m course_utils.decomposition.shipped" + (" --spd-only" if spd_only else "")}
+            "command": "python -m course_utils.decomposition.shipped" + (" --spd-only" if spd_only else "")
+            + (f" (shortened to {spd_steps} SPD steps)" if spd_steps is not None else "")}
     meta.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
     return info
 
