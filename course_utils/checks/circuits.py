@@ -39,6 +39,17 @@ def _topk_acts(x: torch.Tensor, W_enc: torch.Tensor, b_enc: torch.Tensor, k: int
     return torch.zeros_like(pre).scatter(-1, top.indices, torch.relu(top.values))
 
 
+def _batch_topk_acts(x: torch.Tensor, W_enc: torch.Tensor, b_enc: torch.Tensor, k: int) -> torch.Tensor:
+    """The per-example TopK done wrong: the batch × k largest pre-activations of the whole batch."""
+    pre = x @ W_enc + b_enc
+    top = pre.flatten().topk(min(k * pre.shape[0], pre.numel()))
+    return torch.zeros_like(pre).flatten().scatter(0, top.indices, torch.relu(top.values)).view_as(pre)
+
+
+BATCH_TOPK = ("you took the k largest pre-activations of the whole batch (BatchTopK): TopK keeps the k "
+              "largest of each example, so one example's features do not depend on the others")
+
+
 def ref_transcoder_loss(x: torch.Tensor, y: torch.Tensor, W_enc: torch.Tensor, b_enc: torch.Tensor,
                         W_dec: torch.Tensor, b_dec: torch.Tensor, k: int) -> torch.Tensor:
     y_hat = _topk_acts(x, W_enc, b_enc, k) @ W_dec + b_dec
@@ -66,10 +77,11 @@ def _tc_cases(square_too: bool = True, skip: bool = False) -> list[Case]:
 
 
 def check_transcoder_loss(fn: Callable[..., Any]) -> None:
-    """Covers: shapes (batch 1, d_in ≠ d_out, k = 1 and k = d_sae), dtypes (float64 at float64
-    tolerance), differentiability (gradients to W_enc, W_dec, b_dec), side effects (inputs unchanged),
-    stated (the target is y, not x; squared error summed over dimensions, mean over the batch; ReLU
-    after TopK; no pre-encoder bias)."""
+    """Covers: shapes (batch 1, d_in ≠ d_out, k = 1 and k = d_sae), independence (TopK per example,
+    not over the batch), parameters (k varied), dtypes (float64 at float64 tolerance),
+    differentiability (gradients to W_enc, W_dec, b_dec), side effects (inputs unchanged), stated (the
+    target is y, not x; squared error summed over dimensions, mean over the batch; ReLU after TopK; no
+    pre-encoder bias). Randomness: not applicable (nothing is drawn)."""
     mistakes = [
         Mistake("you reconstructed the input x: a transcoder predicts the MLP's output y",
                 lambda x, y, W_enc, b_enc, W_dec, b_dec, k:
@@ -90,6 +102,8 @@ def check_transcoder_loss(fn: Callable[..., Any]) -> None:
                 (_topk_acts(x - b_dec, W_enc, b_enc, k) @ W_dec + b_dec - y).pow(2).sum(-1).mean()),
         Mistake("you left out b_dec from the prediction", lambda x, y, W_enc, b_enc, W_dec, b_dec, k:
                 (_topk_acts(x, W_enc, b_enc, k) @ W_dec - y).pow(2).sum(-1).mean()),
+        Mistake(BATCH_TOPK, lambda x, y, W_enc, b_enc, W_dec, b_dec, k:
+                (_batch_topk_acts(x, W_enc, b_enc, k) @ W_dec + b_dec - y).pow(2).sum(-1).mean()),
     ]
     cases = _tc_cases()
     n = check_function("transcoder_loss", fn, ref_transcoder_loss, cases, mistakes, grad=("W_enc", "W_dec", "b_dec"))
@@ -106,9 +120,10 @@ def ref_skip_forward(x: torch.Tensor, W_enc: torch.Tensor, b_enc: torch.Tensor, 
 
 
 def check_skip_forward(fn: Callable[..., Any]) -> None:
-    """Covers: shapes (d_in ≠ d_out, so W_skip is not square; batch 1; k = d_sae), dtypes,
-    differentiability (gradient to W_skip and x), side effects, stated (the skip reads x, not the
-    features; it is added to the sparse prediction)."""
+    """Covers: shapes (d_in ≠ d_out, so W_skip is not square; batch 1; k = d_sae), independence (TopK
+    per example), parameters (k varied), dtypes, differentiability (gradient to W_skip and x), side
+    effects, stated (the skip reads x, not the features; it is added to the sparse prediction).
+    Randomness: not applicable."""
     mistakes = [
         Mistake("the skip term is missing: add x @ W_skip", lambda x, W_enc, b_enc, W_dec, b_dec, W_skip, k:
                 _topk_acts(x, W_enc, b_enc, k) @ W_dec + b_dec),
@@ -117,6 +132,8 @@ def check_skip_forward(fn: Callable[..., Any]) -> None:
                 _topk_acts(x, W_enc, b_enc, k) @ W_dec + b_dec + x @ W_skip.T),
         Mistake("you replaced the sparse prediction by the skip term: add them",
                 lambda x, W_enc, b_enc, W_dec, b_dec, W_skip, k: x @ W_skip + b_dec),
+        Mistake(BATCH_TOPK, lambda x, W_enc, b_enc, W_dec, b_dec, W_skip, k:
+                _batch_topk_acts(x, W_enc, b_enc, k) @ W_dec + b_dec + x @ W_skip),
     ]
     n = check_function("skip_forward", fn, ref_skip_forward, _tc_cases(skip=True), mistakes,
                        grad=("x", "W_skip"))
@@ -146,14 +163,18 @@ def _ln_cases() -> list[Case]:
 
 def check_frozen_layernorm(fn: Callable[..., Any]) -> None:
     """Covers: stated (divide by the given frozen scale, do not recompute it; centre x), shapes (one
-    position, several batches), dtypes, differentiability (the gradient reaches x as for a linear map),
-    side effects, and that no gradient flows into the frozen scale."""
+    position, several batches), independence (each position has its own scale; centre each position
+    over its own features), dtypes, differentiability (the gradient reaches x as for a linear map),
+    side effects, and that no gradient flows into the frozen scale. Parameters and randomness: not
+    applicable (no argument but the tensors, nothing drawn)."""
     mistakes = [
         Mistake("you recomputed the scale from x: the replacement model divides by the scale frozen on the "
                 "prompt (the argument scale)", lambda x, scale: (x - x.mean(-1, keepdim=True)) /
                 ((x - x.mean(-1, keepdim=True)).pow(2).mean(-1, keepdim=True) + 1e-5).sqrt()),
         Mistake("you did not subtract the mean over the last dimension", lambda x, scale: x / scale),
         Mistake("you multiplied by the scale: divide by it", lambda x, scale: (x - x.mean(-1, keepdim=True)) * scale),
+        Mistake("you divided every position by one scale: each position has its own frozen scale "
+                "(scale is [..., 1])", lambda x, scale: (x - x.mean(-1, keepdim=True)) / scale.mean()),
     ]
     cases = _ln_cases()
     n = check_function("frozen_layernorm", fn, ref_frozen_layernorm, cases, mistakes, grad=("x",))
@@ -176,7 +197,10 @@ def ref_error_node(y: torch.Tensor, x: torch.Tensor, acts: torch.Tensor, W_dec: 
 
 def check_error_node(fn: Callable[..., Any]) -> None:
     """Covers: stated (error = true MLP output − full reconstruction, skip and b_dec included), shapes
-    (d_in ≠ d_out, one position), dtypes, side effects."""
+    (d_in ≠ d_out, one position), independence (each position its own error), dtypes, side effects.
+    Differentiability: not applicable (error nodes are frozen constants of the replacement model,
+    nothing is trained through them); parameters and randomness: not applicable (no scalar argument,
+    nothing drawn)."""
     cases = []
     for i, (n, d_in, d_sae, d_out) in enumerate([(6, 10, 30, 8), (1, 8, 16, 8), (9, 5, 12, 7)]):
         for dt in DTYPES:
@@ -192,6 +216,9 @@ def check_error_node(fn: Callable[..., Any]) -> None:
                 y - (acts @ W_dec + b_dec)),
         Mistake("you left b_dec out of the reconstruction", lambda y, x, acts, W_dec, b_dec, W_skip:
                 y - (acts @ W_dec + x @ W_skip)),
+        Mistake("you averaged the error over positions: every position has its own error vector",
+                lambda y, x, acts, W_dec, b_dec, W_skip:
+                (y - (acts @ W_dec + b_dec + x @ W_skip)).mean(0, keepdim=True).expand_as(y)),
     ]
     n = check_function("error_node", fn, ref_error_node, cases, mistakes)
     passed("error_node", f"{n} random cases")
@@ -213,9 +240,12 @@ def _linear_target(M: torch.Tensor, c: float) -> Callable[[torch.Tensor], torch.
 
 
 def check_edge_from_backward(fn: Callable[..., Any]) -> None:
-    """Covers: stated (gradient at the source's position, times its decoder row, times its activation),
-    parameters (first and last positions, one position), dtypes (float64 sources), shapes, the target
-    value itself (a constant offset) not entering the edge."""
+    """Covers: stated (gradient at the source's position, times its decoder row, times its activation;
+    a 0-d tensor), independence (the gradient at the source's position only), parameters (first and
+    last positions, one position), dtypes (float64 sources), shapes (n and d from the arguments), side
+    effects, the target value itself (a constant offset) not entering the edge. Differentiability:
+    not applicable (an edge weight is read off the graph, not trained through; the gradient is what it
+    computes); randomness: not applicable."""
     cases = []
     for i, (n, d, pos) in enumerate([(5, 8, 2), (5, 8, 4), (1, 6, 0), (7, 3, 0)]):
         for dt in DTYPES:
@@ -255,7 +285,8 @@ def ref_adjacency(G: torch.Tensor, pos: torch.Tensor, vecs: torch.Tensor) -> tor
 def check_adjacency(fn: Callable[..., Any]) -> None:
     """Covers: shapes (as many targets as sources, so a transposed answer has the right shape; one
     source; one position), independence (each source reads its own position), dtypes (integer pos,
-    float64), side effects."""
+    float64 at float64 tolerance), side effects. Differentiability: not applicable (the matrix is read,
+    not trained through); parameters: none besides the tensors; randomness: not applicable."""
     cases = []
     for i, (nt, npos, d, ns) in enumerate([(6, 4, 5, 6), (3, 5, 4, 8), (2, 1, 3, 1), (5, 7, 6, 5)]):
         for dt in DTYPES:
@@ -279,10 +310,14 @@ def check_adjacency(fn: Callable[..., Any]) -> None:
 # 5.7 influence via (I − A)^-1
 
 
-def ref_influence(A: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    M = normalize_matrix(A)
-    eye = torch.eye(len(A), dtype=A.dtype)
+def _solve_influence(M: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """w ((I − M)⁻¹ − I) for an already normalised M."""
+    eye = torch.eye(len(M), dtype=M.dtype)
     return torch.linalg.solve((eye - M).T, w) - w
+
+
+def ref_influence(A: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    return _solve_influence(normalize_matrix(A), w)
 
 
 def _dag(n: int, g: torch.Generator, dt: torch.dtype) -> torch.Tensor:
@@ -293,10 +328,9 @@ def _dag(n: int, g: torch.Generator, dt: torch.dtype) -> torch.Tensor:
     return A
 
 
-def check_influence(fn: Callable[..., Any]) -> None:
-    """Covers: stated (|A| row-normalised; w((I − A)⁻¹ − I): indirect paths included, the identity
-    removed), shapes (2 and 30 nodes), parameters (weights on several output nodes), dtypes, side
-    effects."""
+def _influence_cases() -> list[Case]:
+    """DAGs in topological order (2, 6 and 30 nodes) and DAGs whose nodes are shuffled, as in
+    circuit-tracer's graphs (features first, tokens and logits after), so that A is not triangular."""
     cases = []
     for i, n in enumerate([6, 2, 30]):
         for dt in DTYPES:
@@ -304,24 +338,80 @@ def check_influence(fn: Callable[..., Any]) -> None:
             w = torch.zeros(n, dtype=dt)
             w[-min(3, n - 1):] = torch.tensor([0.6, 0.3, 0.1][: min(3, n - 1)], dtype=dt)
             cases.append(Case(dict(A=_dag(n, g, dt), w=w), label=f"{n} nodes"))
+    for i, n in enumerate([7, 12]):
+        for dt in DTYPES:
+            g = _g(550 + 2 * i + (dt == torch.float64))
+            A, w = _dag(n, g, dt), torch.zeros(n, dtype=dt)
+            w[-3:] = torch.tensor([0.5, 0.3, 0.2], dtype=dt)
+            perm = torch.randperm(n, generator=g)
+            cases.append(Case(dict(A=A[perm][:, perm], w=w[perm]),
+                              label=f"{n} nodes, not in topological order (A not triangular)"))
+    return cases
+
+
+def _series(M: torch.Tensor, w: torch.Tensor, terms: int) -> torch.Tensor:
+    """w (M + M² + … + M^terms)."""
+    total, current = torch.zeros_like(w), w
+    for _ in range(terms):
+        current = current @ M
+        total = total + current
+    return total
+
+
+def _truncated_series_hint(actual: Any, kwargs: dict[str, Any]) -> str | None:
+    """A series summed to a fixed number of terms (more than one: one is the direct-edges mistake)."""
+    A, w = kwargs["A"], kwargs["w"]
+    if not isinstance(actual, torch.Tensor) or actual.shape != w.shape:
+        return None
+    M, full = normalize_matrix(A), ref_influence(A, w)
+    for terms in range(2, len(A)):
+        partial = _series(M, w, terms)
+        if torch.allclose(partial, full, atol=1e-5, rtol=1e-4):
+            return None  # paths are no longer than this: further terms add nothing
+        if torch.allclose(actual.detach().to(A.dtype), partial, atol=1e-5, rtol=1e-4):
+            return (f"you summed only {terms} terms of the series (paths of up to {terms} edges): "
+                    "(I − A)⁻¹ − I = A + A² + … counts paths of every length")
+    return None
+
+
+def check_influence(fn: Callable[..., Any]) -> None:
+    """Covers: stated (|A| row-normalised; w((I − A)⁻¹ − I): indirect paths included, the identity
+    removed; any DAG, not only a triangular A), shapes (2 to 30 nodes, so a hard-coded size fails),
+    independence (each row normalised by its own sum), parameters (weights on several output nodes,
+    not one-hot), dtypes, side effects (A not made absolute in place). Differentiability and
+    randomness: not applicable (influence ranks nodes; nothing is trained through it or drawn)."""
 
     def norm_cols(A: torch.Tensor) -> torch.Tensor:
         M = A.abs()
         return M / M.sum(0, keepdim=True).clamp_min(1e-10)
+
+    def one_hot(w: torch.Tensor) -> torch.Tensor:
+        return (w == w.max()).to(w.dtype)
 
     mistakes = [
         Mistake("you did not take |A| before normalising: influence counts magnitudes",
                 lambda A, w: compute_influence(A / A.sum(1, keepdim=True).clamp_min(1e-10), w)),
         Mistake("you normalised columns: each row (a target's inputs) must sum to 1",
                 lambda A, w: compute_influence(norm_cols(A), w)),
+        Mistake("you divided |A| by one number (its total or its largest row sum): normalise each row by "
+                "its own sum, so that every target's inputs become shares",
+                lambda A, w: _solve_influence(A.abs() / A.abs().sum(), w)),
         Mistake("you kept the identity: w (I − A)⁻¹ includes w itself; subtract it",
                 lambda A, w: ref_influence(A, w) + w),
         Mistake("you multiplied on the wrong side: influence flows from targets back to sources, "
                 "w (I − A)⁻¹ (a row vector), not (I − A)⁻¹ w",
                 lambda A, w: torch.linalg.solve(torch.eye(len(A), dtype=A.dtype) - normalize_matrix(A), w) - w),
         Mistake("you counted direct edges only: (I − A)⁻¹ − I = A + A² + …", lambda A, w: w @ normalize_matrix(A)),
+        Mistake("you used only the largest output weight: w weights every output node (the logit "
+                "probabilities); use w as given", lambda A, w: ref_influence(A, one_hot(w))),
+        Mistake("you assumed A is lower triangular (nodes in topological order): a graph's nodes need not "
+                "be ordered, so solve with the whole matrix (torch.linalg.solve)",
+                lambda A, w: torch.linalg.solve_triangular(
+                    (torch.eye(len(A), dtype=A.dtype) - normalize_matrix(A).tril()).T,
+                    w[:, None], upper=True)[:, 0] - w),
     ]
-    n = check_function("influence", fn, ref_influence, cases, mistakes)
+    n = check_function("influence", fn, ref_influence, _influence_cases(), mistakes,
+                       hints=(_truncated_series_hint,))
     passed("influence", f"{n} random cases")
 
 
@@ -335,12 +425,17 @@ def ref_keep_by_cumulative(scores: torch.Tensor, threshold: float) -> torch.Tens
 
 def check_keep_by_cumulative(fn: Callable[..., Any]) -> None:
     """Covers: parameters (a threshold exactly on a cumulative sum, threshold 1, a tiny threshold),
-    stated (largest first; keep the node that crosses the threshold; fractions of the total), shapes
-    (one node), dtypes (bool output), side effects."""
+    stated (largest first; keep the node that crosses the threshold and every node with an equal
+    score; fractions of the total), shapes (one node, 20 and 50 nodes), dtypes (bool output; float32
+    and float64 scores), side effects (scores not normalised in place). Independence: not applicable
+    (one vector of scores, no rows or examples); differentiability and randomness: not applicable
+    (a mask, nothing drawn)."""
     exact = torch.tensor([0.125, 0.5, 0.25, 0.0625, 0.0625])
     cases = [Case(dict(scores=exact, threshold=0.75), label="threshold exactly on a cumulative sum"),
              Case(dict(scores=exact, threshold=0.8), label="threshold between two sums"),
              Case(dict(scores=exact * 8, threshold=0.8), label="scores that do not sum to 1"),
+             Case(dict(scores=exact, threshold=0.9), label="the node that crosses the threshold ties with "
+                                                         "the next one"),
              Case(dict(scores=exact, threshold=1.0), label="threshold 1"),
              Case(dict(scores=exact, threshold=0.01), label="a tiny threshold"),
              Case(dict(scores=torch.tensor([2.0]), threshold=0.5), label="one node")]
@@ -357,7 +452,23 @@ def check_keep_by_cumulative(fn: Callable[..., Any]) -> None:
         mask[order] = keep_sorted
         return mask
 
+    def by_rank(scores: torch.Tensor, threshold: float) -> torch.Tensor:
+        s, order = scores.sort(descending=True)
+        i = min(int(torch.searchsorted(s.cumsum(0) / s.sum(), torch.tensor(threshold, dtype=s.dtype))),
+                len(s) - 1)
+        mask = torch.zeros_like(scores, dtype=torch.bool)
+        mask[order[: i + 1]] = True
+        return mask
+
+    def sorted_order(scores: torch.Tensor, threshold: float) -> torch.Tensor:
+        s = scores.sort(descending=True).values
+        return s >= find_threshold(scores, threshold)
+
     mistakes = [
+        Mistake("your mask is in sorted order: return it over the nodes in their original order",
+                sorted_order),
+        Mistake("you kept the first nodes of the sorted order only: a node whose score equals the cut-off "
+                "is kept too (compare the scores with the cut-off score)", by_rank),
         Mistake("you stopped before the node that crosses the threshold: keep nodes until the cumulative "
                 "share first reaches the threshold, that node included",
                 lambda scores, threshold: cum_mask(scores, threshold, strict=True)),
@@ -388,9 +499,12 @@ def make_ablation_hook(pos: int, act: torch.Tensor, w_dec: torch.Tensor) -> Call
 
 def check_ablation_hook(fn: Callable[..., Any]) -> None:
     """``fn(pos, act, w_dec)`` returns a hook ``(t, hook) -> t'``. Covers: stated (subtract, at one
-    position, scaled by the activation), independence (every batch item), parameters (first and last
-    positions), shapes (batch 1, one position), dtypes, side effects (the hook must not change the
-    tensor it is given: TransformerLens passes a tensor other code may still read)."""
+    position, scaled by the activation; return a hook), independence (every batch item; one position
+    only), parameters (first, middle and last positions), shapes (batch 1, one position; positions
+    are t's second dimension), dtypes (float64 at float64 tolerance), side effects (the hook must not
+    change the tensor it is given: TransformerLens passes a tensor other code may still read).
+    Differentiability: not applicable (interventions run under no_grad; nothing is trained through
+    the hook); randomness: not applicable."""
     cases = []
     for i, (b, n, d, pos) in enumerate([(3, 6, 8, 2), (1, 6, 8, 5), (2, 1, 4, 0), (4, 5, 3, 0)]):
         for dt in DTYPES:
@@ -423,6 +537,10 @@ def check_ablation_hook(fn: Callable[..., Any]) -> None:
         Mistake("you removed W_dec[s] without its activation: the feature wrote a · W_dec[s]",
                 lambda t, pos, act, w_dec: make_ablation_hook(pos, torch.ones_like(act), w_dec)(t)),
         Mistake("you changed only the first item of the batch", first_item),
+        Mistake("you indexed the batch dimension (t[pos]): t is [batch, n, d], the position is t[:, pos]",
+                lambda t, pos, act, w_dec: torch.cat([t[:pos], t[pos:pos + 1] - act * w_dec, t[pos + 1:]])),
+        Mistake("you changed the last position: ablate at the feature's position pos",
+                lambda t, pos, act, w_dec: make_ablation_hook(t.shape[1] - 1, act, w_dec)(t)),
     ]
     n = check_function("ablation_hook", learner, applied(make_ablation_hook), cases, mistakes)
     passed("ablation_hook", f"{n} random cases")

@@ -1,5 +1,10 @@
 """Chapter 5 checks accept the reference and a differently written right answer, and reject plausible
-wrong answers with the right diagnosis. Each wrong implementation is labelled with its mistake kind."""
+wrong answers with the right diagnosis. Each wrong implementation is labelled with its mistake kind.
+
+Mistake kinds (CONTRIBUTING.md): differentiability, shapes, independence, parameters, dtypes, side
+effects, randomness, stated. Randomness applies to none of chapter 5's exercises: none draws random
+numbers (no sampler, no generator argument). Where another kind does not apply to a check, the comment
+above that check's table says why."""
 
 from __future__ import annotations
 
@@ -93,6 +98,10 @@ def _detached_loss(x, y, W_enc, b_enc, W_dec, b_dec, k):
         x.float(), y.float(), W_enc.float(), b_enc.float(), W_dec.float(), b_dec.float(), k), "dtype|float"),
     ("side effects: x modified", lambda x, y, W_enc, b_enc, W_dec, b_dec, k: checks.ref_transcoder_loss(
         x.mul_(1.01), y, W_enc, b_enc, W_dec, b_dec, k), "in place"),
+    ("independence: TopK over the whole batch", lambda x, y, W_enc, b_enc, W_dec, b_dec, k:
+     ((checks._batch_topk_acts(x, W_enc, b_enc, k) @ W_dec + b_dec - y) ** 2).sum(-1).mean(), "BatchTopK"),
+    ("parameters: k ignored (every feature kept)", lambda x, y, W_enc, b_enc, W_dec, b_dec, k:
+     checks.ref_transcoder_loss(x, y, W_enc, b_enc, W_dec, b_dec, W_enc.shape[1]), "k largest"),
 ])
 def test_transcoder_loss_rejects(kind, wrong, diagnosis):
     with pytest.raises(CheckFailed, match=diagnosis):
@@ -108,6 +117,15 @@ def test_transcoder_loss_rejects(kind, wrong, diagnosis):
      _acts(x, W_enc, b_enc, k) @ W_dec + b_dec + (x @ W_skip).detach(), "gradient"),
     ("stated: skip replaces the features", lambda x, W_enc, b_enc, W_dec, b_dec, W_skip, k:
      x @ W_skip + b_dec, "replaced the sparse prediction"),
+    ("independence: TopK over the whole batch", lambda x, W_enc, b_enc, W_dec, b_dec, W_skip, k:
+     checks._batch_topk_acts(x, W_enc, b_enc, k) @ W_dec + b_dec + x @ W_skip, "BatchTopK"),
+    ("parameters: k hard-coded", lambda x, W_enc, b_enc, W_dec, b_dec, W_skip, k:
+     checks.ref_skip_forward(x, W_enc, b_enc, W_dec, b_dec, W_skip, 4), "wrong|raised"),
+    ("dtypes: float32 inside", lambda x, W_enc, b_enc, W_dec, b_dec, W_skip, k: checks.ref_skip_forward(
+        x.float(), W_enc.float(), b_enc.float(), W_dec.float(), b_dec.float(), W_skip.float(), k), "dtype"),
+    ("side effects: x scaled in place", lambda x, W_enc, b_enc, W_dec, b_dec, W_skip, k:
+     checks.ref_skip_forward(x, W_enc, b_enc, W_dec, b_dec, W_skip, k) + 0 * x.mul_(1.0).add_(1.0).sum(),
+     "in place"),
 ])
 def test_skip_forward_rejects(kind, wrong, diagnosis):
     with pytest.raises(CheckFailed, match=diagnosis):
@@ -119,8 +137,11 @@ def _live_ln(x, scale):
     return c / (c.pow(2).mean(-1, keepdim=True) + 1e-5).sqrt()
 
 
+# parameters, randomness: frozen_layernorm takes only the two tensors and draws nothing
 @pytest.mark.parametrize("kind, wrong, diagnosis", [
     ("stated: scale recomputed (not frozen)", _live_ln, "recomputed the scale"),
+    ("independence: one scale for every position", lambda x, scale: (x - x.mean(-1, keepdim=True)) /
+     scale.detach().mean(), "one scale"),
     ("stated: not centred", lambda x, scale: x / scale, "mean"),
     ("stated: gradient into the frozen scale", lambda x, scale: (x - x.mean(-1, keepdim=True)) / scale,
      "flow into scale"),
@@ -140,7 +161,13 @@ def test_frozen_layernorm_rejects(kind, wrong, diagnosis):
         checks.check_frozen_layernorm(wrong)
 
 
+# differentiability: error nodes are frozen constants (nothing is trained through them);
+# parameters, randomness: no scalar argument, nothing drawn
 @pytest.mark.parametrize("kind, wrong, diagnosis", [
+    ("independence: one error for every position", lambda y, x, acts, W_dec, b_dec, W_skip:
+     (y - (acts @ W_dec + b_dec + x @ W_skip)).mean(0, keepdim=True).expand_as(y).clone(), "averaged the error"),
+    ("dtypes: float32 inside", lambda y, x, acts, W_dec, b_dec, W_skip: checks.ref_error_node(
+        y.float(), x.float(), acts.float(), W_dec.float(), b_dec.float(), W_skip.float()), "dtype"),
     ("stated: sign", lambda y, x, acts, W_dec, b_dec, W_skip: acts @ W_dec + b_dec + x @ W_skip - y, "sign"),
     ("stated: skip left out", lambda y, x, acts, W_dec, b_dec, W_skip: y - acts @ W_dec - b_dec, "skip path"),
     ("stated: b_dec left out", lambda y, x, acts, W_dec, b_dec, W_skip: y - acts @ W_dec - x @ W_skip, "b_dec"),
@@ -159,7 +186,19 @@ def _grad(target_fn, n, d, dt):
     return torch.autograd.grad(target_fn(delta), delta)[0]
 
 
+def _scaled_in_place(target_fn, n, d, pos, act, w_dec):
+    w_dec.mul_(act)  # "the source's output": overwrites the caller's decoder row
+    return _grad(target_fn, n, d, w_dec.dtype)[pos] @ w_dec
+
+
+# differentiability: an edge weight is read off the graph, not trained through (the gradient is what
+# the exercise computes); randomness: nothing drawn
 @pytest.mark.parametrize("kind, wrong, diagnosis", [
+    ("shapes: delta hard-coded [5, 8]", lambda target_fn, n, d, pos, act, w_dec:
+     act * (_grad(target_fn, 5, 8, w_dec.dtype)[pos] @ w_dec), "raised"),
+    ("side effects: w_dec scaled in place", _scaled_in_place, "in place"),
+    ("stated: a Python float, not a 0-d tensor", lambda target_fn, n, d, pos, act, w_dec:
+     float(act * (_grad(target_fn, n, d, w_dec.dtype)[pos] @ w_dec)), "torch.Tensor"),
     ("stated: activation left out", lambda target_fn, n, d, pos, act, w_dec:
      _grad(target_fn, n, d, w_dec.dtype)[pos] @ w_dec, "activation"),
     ("independence: all positions", lambda target_fn, n, d, pos, act, w_dec:
@@ -175,7 +214,10 @@ def test_edge_from_backward_rejects(kind, wrong, diagnosis):
         checks.check_edge_from_backward(wrong)
 
 
+# differentiability: the matrix is read, not trained through; parameters: none but the tensors;
+# randomness: nothing drawn
 @pytest.mark.parametrize("kind, wrong, diagnosis", [
+    ("dtypes: float32 inside", lambda G, pos, vecs: checks.ref_adjacency(G.float(), pos, vecs.float()), "dtype"),
     ("shapes: transposed", lambda G, pos, vecs: checks.ref_adjacency(G, pos, vecs).T, "transposed|shape"),
     ("independence: position 0 for all", lambda G, pos, vecs: G[:, 0] @ vecs.T, "position 0"),
     ("independence: positions summed", lambda G, pos, vecs: G.sum(1) @ vecs.T, "summed"),
@@ -190,7 +232,33 @@ def _solve(M, w):
     return torch.linalg.solve((torch.eye(len(M), dtype=M.dtype) - M).T, w)
 
 
+def _abs_in_place(A, w):
+    M = A.abs_()  # overwrites the caller's adjacency matrix
+    return _solve(M / M.sum(1, keepdim=True).clamp_min(1e-10), w) - w
+
+
+def _triangular(A, w):
+    eye = torch.eye(len(A), dtype=A.dtype)
+    return torch.linalg.solve_triangular((eye - normalize_matrix(A)).T, w[:, None], upper=True)[:, 0] - w
+
+
+def _six_nodes(A, w):
+    M = normalize_matrix(A)
+    return torch.linalg.solve((torch.eye(6, dtype=A.dtype) - M).T, w) - w
+
+
+# differentiability: influence ranks nodes for pruning, nothing is trained through it; randomness:
+# nothing drawn
 @pytest.mark.parametrize("kind, wrong, diagnosis", [
+    ("shapes: 6 nodes hard-coded", _six_nodes, "raised"),
+    ("independence: one normaliser for all rows", lambda A, w: _solve(A.abs() / A.abs().sum(), w) - w,
+     "each row by its own sum"),
+    ("parameters: one-hot output weights", lambda A, w: _solve(normalize_matrix(A), (w == w.max()).to(w.dtype))
+     - (w == w.max()).to(w.dtype), "largest output weight"),
+    ("stated: nodes assumed in topological order", _triangular, "lower triangular"),
+    ("stated: three terms of the series", lambda A, w: checks._series(normalize_matrix(A), w, 3),
+     "only 3 terms"),
+    ("side effects: |A| taken in place", _abs_in_place, "in place"),
     ("stated: no abs", lambda A, w: _solve(A / A.sum(1, keepdim=True).clamp_min(1e-10), w) - w, "abs|\\|A\\|"),
     ("stated: identity kept", lambda A, w: _solve(normalize_matrix(A), w), "identity"),
     ("stated: wrong side", lambda A, w: torch.linalg.solve(torch.eye(len(A), dtype=A.dtype) - normalize_matrix(A), w) - w,
@@ -213,7 +281,26 @@ def _strict(scores, threshold):
     return mask
 
 
+def _by_rank(scores, threshold):
+    s, order = scores.sort(descending=True)
+    i = int((s.cumsum(0) / s.sum() < threshold).sum().clamp(max=len(s) - 1))
+    mask = torch.zeros_like(scores, dtype=torch.bool)
+    mask[order[: i + 1]] = True
+    return mask
+
+
+def _normalise_in_place(scores, threshold):
+    scores /= scores.sum()
+    return checks.ref_keep_by_cumulative(scores, threshold)
+
+
+# independence: one vector of scores (no rows or examples); differentiability, randomness: a mask,
+# nothing trained or drawn
 @pytest.mark.parametrize("kind, wrong, diagnosis", [
+    ("stated: a node tied with the cut-off dropped", _by_rank, "equals the cut-off"),
+    ("shapes: mask in sorted order", lambda scores, threshold: scores.sort(descending=True).values
+     >= checks.find_threshold(scores, threshold), "sorted order"),
+    ("side effects: scores normalised in place", _normalise_in_place, "in place"),
     ("parameters: boundary node dropped", _strict, "crosses the threshold"),
     ("stated: not normalised", lambda scores, threshold: scores >= scores.sort(descending=True).values[
         min(int((scores.sort(descending=True).values.cumsum(0) < threshold).sum()), len(scores) - 1)], "total"),
@@ -236,7 +323,22 @@ def _inplace_maker(pos, act, w_dec):
     return hook
 
 
+def _batch_indexed(pos, act, w_dec):
+    def hook(t, hook):
+        out = t.clone()
+        out[pos] = out[pos] - act * w_dec  # t[pos] is a batch item, not a position
+        return out
+    return hook
+
+
+# differentiability: interventions run without gradients, nothing is trained through the hook;
+# randomness: nothing drawn
 @pytest.mark.parametrize("kind, wrong, diagnosis", [
+    ("dtypes: float32 inside", lambda pos, act, w_dec: lambda t, hook: checks.make_ablation_hook(
+        pos, act.float(), w_dec.float())(t.float()), "dtype"),
+    ("shapes: batch dimension indexed", _batch_indexed, "batch dimension|raised"),
+    ("parameters: last position always", lambda pos, act, w_dec: lambda t, hook: checks.make_ablation_hook(
+        t.shape[1] - 1, act, w_dec)(t), "last position"),
     ("independence: every position", lambda pos, act, w_dec: lambda t, hook: t - act * w_dec, "every position"),
     ("stated: added", lambda pos, act, w_dec: checks.make_ablation_hook(pos, -act, w_dec), "subtract"),
     ("stated: activation left out", lambda pos, act, w_dec: checks.make_ablation_hook(pos, 1.0, w_dec),
