@@ -9,8 +9,8 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] != "train-course-saes":
-        print("usage: python -m course_utils.saes train-course-saes [--out DIR] [--tokens N] [--only NAME ...]",
-              file=sys.stderr)
+        print("usage: python -m course_utils.saes train-course-saes [--scale cpu|full] [--device cpu|cuda] "
+              "[--out DIR] [--tokens N] [--only NAME ...]", file=sys.stderr)
         return 2
     from course_utils.saes.course import main as train_main
 

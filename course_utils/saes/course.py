@@ -5,6 +5,12 @@ minutes). One command reproduces them deterministically (same machine, one threa
 
     python -m course_utils.saes train-course-saes [--out DIR] [--tokens N] [--only NAME ...]
 
+At full size (``--scale full``, or ``--device cuda``, or by default when :mod:`course_utils.device`'s
+switch selects the GPU scale) the same command trains every spec on 12M tokens of activations for 1.5
+epochs (18M seen, against 100k-600k on the CPU) with batches of 4,096, the model forward on the
+GPU too, and records the metrics on 32,768 validation tokens (:data:`RUN_SIZES`). A GPU run is not
+bit-reproducible; a CPU run on one thread is.
+
 It collects activations of the course model (:func:`course_utils.course_lm.load_course_lm`) on the
 training split of the course corpus at every hook of :data:`COURSE_SAES` in one pass, normalises each
 hook's activations so that E‖x‖ = √d_in (SAELens's ``expected_average_only_in``), trains each SAE with
@@ -84,6 +90,27 @@ def spec(name: str) -> CourseSAESpec:
     raise CourseSAEError(f"no course SAE called {name!r}; choose one of {[s.name for s in COURSE_SAES]}")
 
 
+@dataclass(frozen=True)
+class RunSize:
+    """How large a ``train-course-saes`` run is: tokens of training activations, passes over them,
+    the batch size, validation tokens for the recorded metrics, sequences per model forward."""
+
+    n_tokens: int
+    epochs: float
+    batch_size: int
+    eval_tokens: int
+    seqs_per_forward: int
+
+
+#: ``cpu``: the command's CPU defaults (the shipped SAEs used 100k tokens for 2 epochs, or 600k for 1;
+#: their logs record each command). ``full``: the GPU switch's size, 12M of the training split's 12.65M
+#: tokens (18M activations seen), batches 4x larger, the model forward in 256-sequence chunks.
+RUN_SIZES: dict[str, RunSize] = {
+    "cpu": RunSize(n_tokens=200_000, epochs=2.0, batch_size=1_024, eval_tokens=8_192, seqs_per_forward=16),
+    "full": RunSize(n_tokens=12_000_000, epochs=1.5, batch_size=4_096, eval_tokens=32_768, seqs_per_forward=256),
+}
+
+
 # ------------------------------------------------------------------------------------------------
 # Activations
 
@@ -109,17 +136,37 @@ def corpus_windows(tokenizer: Any, split: str, n_tokens: int, n_ctx: int, seed: 
 
 
 @torch.no_grad()
-def collect_activations(model: Any, windows: torch.Tensor, hook_names: list[str],
-                        seqs_per_forward: int = 16) -> dict[str, torch.Tensor]:
-    """Activations ``[n_tokens, d]`` (float32) at every hook in ``hook_names``, one forward per chunk."""
+def collect_activations(model: Any, windows: torch.Tensor, hook_names: list[str], seqs_per_forward: int = 16,
+                        store: str | torch.device | None = None) -> dict[str, torch.Tensor]:
+    """Activations ``[n_tokens, d]`` (float32) at every hook in ``hook_names``, one forward per chunk of
+    ``windows: [n_windows, n_ctx]`` on the model's device, kept on ``store`` (default the CPU); each
+    output is allocated once, so a 12M-token run needs no second copy."""
     for h in hook_names:
         check_hook(model, h)
-    out: dict[str, list[torch.Tensor]] = {h: [] for h in hook_names}
+    store = torch.device("cpu") if store is None else torch.device(store)
+    dev = next(model.parameters()).device
+    n = windows.numel()
+    out: dict[str, torch.Tensor] = {}
+    row = 0
     for i in range(0, len(windows), seqs_per_forward):
-        _, cache = model.run_with_cache(windows[i:i + seqs_per_forward], names_filter=hook_names)
+        _, cache = model.run_with_cache(windows[i:i + seqs_per_forward].to(dev), names_filter=hook_names)
         for h in hook_names:
-            out[h].append(cache[h].reshape(-1, cache[h].shape[-1]).float())
-    return {h: torch.cat(v) for h, v in out.items()}
+            a = cache[h].reshape(-1, cache[h].shape[-1])
+            if h not in out:
+                out[h] = torch.empty(n, a.shape[-1], device=store)
+            out[h][row:row + len(a)] = a.float()
+        row += len(a)
+    return out
+
+
+def activation_store(device: str | torch.device, n_tokens: int, width: int, fraction: float = 0.5) -> torch.device:
+    """Where to keep ``[n_tokens, width]`` float32 activations: on a CUDA ``device`` when they fill at
+    most ``fraction`` of its free memory, else in CPU memory (each batch is then copied to the device)."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return torch.device("cpu")
+    free, _ = torch.cuda.mem_get_info(device)
+    return device if 4 * n_tokens * width <= fraction * free else torch.device("cpu")
 
 
 def check_hook(model: Any, hook_name: str) -> None:
@@ -156,24 +203,26 @@ def fold_input_scale(sae: SAE, s: float) -> None:
 # Training
 
 
-def train_one(s: CourseSAESpec, acts: torch.Tensor, epochs: float = 2.0, batch_size: int = 1024
-              ) -> tuple[SAE, dict[str, Any]]:
-    """Train the SAE of spec ``s`` on activations ``acts: [n, d_in]`` (raw); return it (reading raw
-    activations) and its training record."""
+def train_one(s: CourseSAESpec, acts: torch.Tensor, epochs: float = 2.0, batch_size: int = 1024,
+              device: str | torch.device | None = None) -> tuple[SAE, dict[str, Any]]:
+    """Train the SAE of spec ``s`` on activations ``acts: [n, d_in]`` (raw, on any device) on ``device``
+    (default the CPU); return it on the CPU (reading raw activations) and its training record."""
+    dev = torch.device("cpu") if device is None else torch.device(device)
     scale = norm_scale(acts)
-    data = acts * scale
-    steps = max(1, int(epochs * len(data) / batch_size))
+    steps = max(1, int(epochs * len(acts) / batch_size))
     sae = make_sae(s.architecture, d_in=acts.shape[-1], d_sae=s.d_sae, seed=s.seed, **s.params)
 
-    def sample(n: int, gen: torch.Generator) -> torch.Tensor:
-        return data[torch.randint(len(data), (n,), generator=gen)]
+    def sample(n: int, gen: torch.Generator) -> torch.Tensor:  # scaled per batch: no scaled copy of acts
+        idx = torch.randint(len(acts), (n,), generator=gen)
+        return acts[idx.to(acts.device)].to(dev) * scale
 
     cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=s.lr, warmup_steps=min(50, steps), seed=s.seed,
                       eval_every=max(1, steps // 20))
-    log = train_sae(sae, sample, cfg)
+    log = train_sae(sae, sample, cfg, device=dev)
+    sae.cpu()
     fold_input_scale(sae, scale)
     record = {"spec": asdict(s), "train": asdict(cfg), "input_scale": scale, "train_tokens": len(acts),
-              "tokens_seen": log.steps_run, "seconds": round(log.seconds, 1),
+              "tokens_seen": log.steps_run, "seconds": round(log.seconds, 1), "device": dev.type,
               "curve": {"steps": log.steps, "mse": log.mse, "sparsity": log.sparsity, "aux": log.aux}}
     return sae.eval(), record
 
@@ -203,32 +252,49 @@ def save_course_sae(sae: SAE, s: CourseSAESpec, record: dict[str, Any], out: Pat
 
 
 def train_course_saes(out: Path = COURSE_SAE_DIR, n_tokens: int = 200_000, only: list[str] | None = None,
-                      epochs: float = 2.0, eval_tokens: int = 8_192, progress: bool = True) -> dict[str, Any]:
+                      epochs: float = 2.0, eval_tokens: int = 8_192, progress: bool = True,
+                      batch_size: int = 1_024, device: str | torch.device = "cpu",
+                      seqs_per_forward: int = 16) -> dict[str, Any]:
     """Train, evaluate and save the course SAEs (all of :data:`COURSE_SAES`, or those named in
-    ``only``) into ``out``; return the manifest written to ``out/manifest.json``."""
+    ``only``) into ``out``; return the manifest written to ``out/manifest.json``.
+
+    ``device`` runs the model forward that collects the activations and the SAE training (activations
+    stay on a CUDA device when they fit, :func:`activation_store`); the model and the SAEs return to
+    the CPU for the recorded metrics, so they are measured as :func:`load_course_sae` serves them."""
     from course_utils.course_lm import load_course_lm
     from course_utils.device import one_thread
     from course_utils.saes.evals import baselines, evaluate_sae
     from course_utils.saes.interp import score_course_sae
 
     specs = [spec(n) for n in only] if only else list(COURSE_SAES)
+    dev = torch.device(device)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"saes": {}, "sha256": {}}
+    command = (f"python -m course_utils.saes train-course-saes --tokens {n_tokens} --epochs {epochs} "
+               f"--eval-tokens {eval_tokens}" + (f" --batch-size {batch_size}" if batch_size != 1_024 else "")
+               + (f" --device {dev.type}" if dev.type != "cpu" else ""))
+    hooks = sorted({s.hook_name for s in specs})
     with one_thread():
         model, tokenizer = load_course_lm()
         n_ctx = model.cfg.n_ctx
         t0 = time.perf_counter()
         windows = corpus_windows(tokenizer, "train", n_tokens, n_ctx, seed=0)
-        acts = collect_activations(model, windows, sorted({s.hook_name for s in specs}))
+        widths = {h: hook_width(model, h) for h in hooks}
+        store = activation_store(dev, windows.numel(), sum(widths.values()))
+        acts = collect_activations(model if dev.type == "cpu" else model.to(dev), windows, hooks,
+                                   seqs_per_forward, store=store)
+        if dev.type != "cpu":
+            model.cpu()  # evaluated where load_course_sae serves the SAEs
         act_seconds = time.perf_counter() - t0
         val = corpus_windows(tokenizer, "validation", eval_tokens, n_ctx, seed=1)
-        base = {h: baselines(model, h, val) for h in sorted({s.hook_name for s in specs})}
+        base = {h: baselines(model, h, val) for h in hooks}
         for s in specs:
             if progress:
-                print(f"training {s.name} on {len(acts[s.hook_name]):,} tokens at {s.hook_name} ...", flush=True)
-            sae, record = train_one(s, acts[s.hook_name], epochs=epochs)
+                print(f"training {s.name} on {len(acts[s.hook_name]):,} tokens at {s.hook_name} "
+                      f"({dev.type}) ...", flush=True)
+            sae, record = train_one(s, acts[s.hook_name], epochs=epochs, batch_size=batch_size, device=dev)
             round_to_half(sae)  # measure exactly what load_course_sae will return
             record["activation_seconds"] = round(act_seconds, 1)
             record["model_sha256"] = _model_digest()
@@ -237,15 +303,12 @@ def train_course_saes(out: Path = COURSE_SAE_DIR, n_tokens: int = 200_000, only:
             if progress:
                 print(f"  {s.name}: {json.dumps(record['eval'])}", flush=True)
             sums = save_course_sae(sae, s, record, out, n_ctx)
-            command = (f"python -m course_utils.saes train-course-saes --tokens {n_tokens} --epochs {epochs} "
-                       f"--eval-tokens {eval_tokens}")
             # per SAE: SAEs retrained later with other settings keep their own command
             manifest["saes"][s.name] = {"spec": asdict(s), "d_in": sae.cfg.d_in,
                                         "command": f"{command} --only {s.name}"}
             manifest["sha256"] = {k: v for k, v in manifest["sha256"].items() if not k.startswith(s.name + "/")}
             manifest["sha256"].update(sums)
-            manifest["command"] = (f"python -m course_utils.saes train-course-saes --tokens {n_tokens} "
-                                   f"--epochs {epochs} --eval-tokens {eval_tokens}")
+            manifest["command"] = command
             manifest["eval_tokens"] = eval_tokens
             manifest["model_sha256"] = record["model_sha256"]
             # written after every SAE, so an interrupted run leaves a consistent manifest
@@ -331,18 +394,44 @@ def training_log(name: str, path: Path = COURSE_SAE_DIR) -> dict[str, Any]:
 # Command line
 
 
+def run_size(scale: str | None = None, device: str | None = None) -> tuple[str, RunSize, torch.device]:
+    """The size and device of a run: ``scale`` ``"cpu"`` or ``"full"`` (:data:`RUN_SIZES`) and a device
+    name. Unset, the device follows :mod:`course_utils.device`'s switch (the CPU at CPU scale, else
+    :func:`~course_utils.device.get_device`), and the scale is ``"full"`` on a CUDA device or when
+    the switch selects the GPU scale (``COURSE_SCALE=gpu`` smoke-tests it on a CPU)."""
+    from course_utils.device import get_device, pick
+
+    if scale is not None and scale not in RUN_SIZES:
+        raise ValueError(f"scale must be one of {sorted(RUN_SIZES)}, got {scale!r}")
+    dev = get_device(device) if device is not None else pick(cpu=torch.device("cpu"), gpu=get_device())
+    if scale is None:
+        scale = "full" if dev.type == "cuda" else pick(cpu="cpu", gpu="full")
+    return scale, RUN_SIZES[scale], dev
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m course_utils.saes train-course-saes",
-                                description="Train, evaluate and save the course SAEs (deterministic).")
+                                description="Train, evaluate and save the course SAEs (deterministic on a CPU).")
     p.add_argument("--out", type=Path, default=COURSE_SAE_DIR, help="output folder (default: the shipped one)")
-    p.add_argument("--tokens", type=int, default=200_000, help="training tokens of activations (default 200k)")
-    p.add_argument("--epochs", type=float, default=2.0, help="passes over those activations (default 2)")
-    p.add_argument("--eval-tokens", type=int, default=8_192, help="validation tokens for the recorded metrics")
+    p.add_argument("--scale", choices=sorted(RUN_SIZES), default=None,
+                   help="run size: cpu (200k tokens, 2 epochs, batch 1024) or full (12M tokens, 1.5 epochs, "
+                        "batch 4096); default: full on a GPU or with COURSE_SCALE=gpu, else cpu")
+    p.add_argument("--device", default=None, help="where the model forward and training run (cpu, cuda); "
+                   "default: the GPU when the course's switch selects it")
+    p.add_argument("--tokens", type=int, default=None, help="training tokens of activations (default: the scale's)")
+    p.add_argument("--epochs", type=float, default=None, help="passes over those activations (default: the scale's)")
+    p.add_argument("--batch-size", type=int, default=None, help="training batch (default: the scale's)")
+    p.add_argument("--eval-tokens", type=int, default=None, help="validation tokens for the recorded metrics")
     p.add_argument("--only", nargs="+", default=None, metavar="NAME", help="train only these SAEs")
     a = p.parse_args(argv)
     if a.only:
         for n in a.only:
             spec(n)
-    manifest = train_course_saes(a.out, a.tokens, a.only, a.epochs, a.eval_tokens)
-    print(f"wrote {len(manifest['saes'])} SAEs to {a.out}")
+    scale, size, dev = run_size(a.scale, a.device)
+    manifest = train_course_saes(
+        a.out, size.n_tokens if a.tokens is None else a.tokens, a.only,
+        size.epochs if a.epochs is None else a.epochs, size.eval_tokens if a.eval_tokens is None else a.eval_tokens,
+        batch_size=size.batch_size if a.batch_size is None else a.batch_size, device=dev,
+        seqs_per_forward=size.seqs_per_forward)
+    print(f"wrote {len(manifest['saes'])} SAEs to {a.out} ({scale} size, on {dev.type})")
     return 0
