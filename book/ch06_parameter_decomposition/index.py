@@ -118,21 +118,33 @@ print(f"{'this run, SPD':18}{mmcs:8.3f}{ml2r:8.3f}")
 # component lets the subcomponents' sum drift from $W$ a little; the paper's own number comes from
 # longer runs.
 #
-# Scrub through training to watch the decomposition form. The first panel is the target's
-# columns; the others are the six subcomponents with the largest norm, each drawn by its five
-# columns $V_{j,c} U_c$. At step 0 every subcomponent is a random mixture; by the end, five of them
-# each carry exactly one feature's arrow and the remaining fifteen have shrunk to nothing.
+# Scrub through training to watch the decomposition form ({fig}`spd-training`). At step 0 every
+# subcomponent is a random mixture; by the end, five of them each carry exactly one feature's arrow
+# and the remaining fifteen have shrunk to nothing.
 
 # %% tags=["hide-input"]
 figures.subcomponent_frames(target.W, res.snapshots)
 
+# %% [markdown] figure="spd-training"
+# SPD on TMS 5-2 during training, one frame per snapshot (the slider: training step) of the last
+# run above. First panel: the target's five columns $W_{:,i}$ in the 2-d hidden space, one colour
+# per feature; the other panels: the six subcomponents of $W$ with the largest norm, each drawn by
+# its five columns $V_{j,c} U_c$ in the same colours (axes: hidden dimensions 0 and 1).
+
 # %% [markdown]
 # Causal importance is what makes the decomposition *minimal*: for an input with only feature $i$
-# active ($x = 0.75\, e_i$), only feature $i$'s subcomponent should be needed, in both layers.
+# active ($x = 0.75\, e_i$), only feature $i$'s subcomponent should be needed, in both layers
+# ({fig}`tms-causal-importance`).
 
 # %% tags=["hide-input"]
 figures.plot_causal_importance(one_hot_causal_importances(res.model),
                                title="Causal importance on one-hot inputs x = 0.75·e_i")
+
+# %% [markdown] figure="tms-causal-importance"
+# Causal importance $g_c(x)$ of the SPD run above on the five one-hot inputs $x = 0.75\, e_i$
+# (rows), for each subcomponent (columns, sorted by the input they respond to most, alive ones
+# first), in $W$ (left, `linear1`) and $W^\top$ (right, `linear2`). White is 0, dark blue 1
+# (colour bar: $g$).
 
 # %% [markdown]
 # ## A diagnostic: features split over co-active subcomponents
@@ -155,9 +167,14 @@ figures.plot_subcomponents_2d(
     target.W, Vs, Us, n_show=7,
     title="β = 1e-3: some features are split over two subcomponents")
 
+# %% [markdown] figure="split-features"
+# The run with a ten times weaker importance penalty (β = 1e-3, seed 0), drawn as in
+# {fig}`spd-training` at the end of training: the target's columns, then the seven subcomponents
+# with the largest norm, each panel titled with the subcomponent's norm.
+
 # %% [markdown]
 # More than five subcomponents stay alive (seven and six in the run we measured, ML2R 0.76), and
-# a split feature's arrow can appear in two panels, each shorter than the target's. The same signature (ML2R 0.41 to 0.79 with MMCS ≥ 0.99) appeared with the
+# a split feature's arrow can appear in two panels of {fig}`split-features`, each shorter than the target's. The same signature (ML2R 0.41 to 0.79 with MMCS ≥ 0.99) appeared with the
 # paper's β = 3e-3 on two of four seeds at our short CPU budget. So read MMCS and ML2R together,
 # and count the alive subcomponents: for TMS 5-2 the answer must be five per matrix.
 
@@ -199,7 +216,7 @@ print("component norms:", [round(v, 2) for v in comp_norms],
 # On seeds 0 and 2 this **reproduces** the paper's numbers within the tests' tolerance (MMCS 0.998
 # and 0.996, ML2R 0.897 and 0.888): five components, one per feature, each about 10% shorter than
 # its feature's column. That is APD's **shrinkage**, and SPD does not have it (ML2R ≈ 1 above).
-# The curves below show how it gets there: on seed 0 APD's ML2R rises and falls (0.54, 0.74,
+# {fig}`training-curves` shows how it gets there: on seed 0 APD's ML2R rises and falls (0.54, 0.74,
 # 0.49, 0.61, 0.80 at steps 500 to 2500) before it settles in the last quarter of the run;
 # compare SPD's curve.
 #
@@ -219,6 +236,10 @@ figures.plot_curves({
     "APD MMCS": (apd_res.metric_history["step"], apd_res.metric_history["mmcs"]),
 }, title="TMS 5-2: MMCS and ML2R during training", yaxis="value", reference=0.993,
     reference_label="paper SPD ML2R")
+
+# %% [markdown] figure="training-curves"
+# MMCS and ML2R against training step for the SPD run of {fig}`spd-training` (at its snapshots)
+# and the APD run above (seed 0); the dotted line is the paper's SPD ML2R, 0.993.
 
 # %% [markdown]
 # ## SAE and SPD on the same model
@@ -252,7 +273,7 @@ print(compare.format_table(accounts))
 # "SPD, 0/1" keeps the subcomponents with $g > 0.1$ whole and drops the rest. In the run we
 # measured (seed 0; the tests hold these within one probe): SPD 5/5 and 10/10, output error 0.057
 # (0.026 with 0/1 masks); SAE $k = 1$ 5/5 and 0/10, error 0.039; SAE $k = 2$ 0/5 and 6/10 with
-# MMCS 0.945, error 0.0015. The figure shows the probes one by one.
+# MMCS 0.945, error 0.0015. {fig}`units-used` shows the probes one by one.
 
 # %% tags=["hide-input"]
 probe_x, probe_labels = compare.probe_inputs(target.n_feat)
@@ -266,6 +287,12 @@ panels["SPD, subcomponents of W"] = (ci_probe[:, used], spd_feats)
 figures.plot_unit_activity(
     panels, probe_labels,
     title="Units used on inputs with one or two features (each panel ÷ its max)")
+
+# %% [markdown] figure="units-used"
+# How strongly each unit is used on the 15 probe inputs (rows: the one or two features present, at
+# 0.75 each): the latents of the TopK SAEs with $k = 1$ and $k = 2$, and the causal importances of
+# the SPD run's subcomponents of $W$ that are ever above 0.1. Columns are units labelled with the
+# feature each stands for; each panel is divided by its own maximum (colour bar: white 0, dark blue 1).
 
 # %% [markdown]
 # The three accounts agree on the directions and disagree on everything else:
@@ -323,7 +350,8 @@ print(f"residual stream only  {resid.feature_probability / 6:.5f}")
 # %% [markdown]
 # The trained model beats the naive solution that spends one neuron on each of 12 features and
 # gives up on the other 13. SPD's account of *how*: decompose $W_\text{in}$ and $W_\text{out}$ into
-# 25 subcomponents each and look at the causal importances on one-hot inputs.
+# 25 subcomponents each and look at the causal importances on one-hot inputs
+# ({fig}`resid-causal-importance`).
 
 # %% tags=["hide-input"]
 ci_res = one_hot_causal_importances(resid_spd)
@@ -331,6 +359,11 @@ for name, g in ci_res.items():
     print(f"{name}: {n_alive(g)} alive, {ci_l0(g):.1f} subcomponents per one-hot input")
 figures.plot_causal_importance(
     ci_res, title="Residual MLP: causal importance, x = 0.75·e_i", height=380)
+
+# %% [markdown] figure="resid-causal-importance"
+# Causal importance of the shipped decomposition of the residual MLP on its 25 one-hot inputs
+# $x = 0.75\, e_i$ (rows), for the 25 subcomponents of $W_\text{in}$ (left) and of $W_\text{out}$
+# (right), sorted as in {fig}`tms-causal-importance` (colour bar: $g$, white 0, dark blue 1).
 
 # %% [markdown]
 # At full size the paper reports two clean patterns {cite}`bushnaq2025spd`: $W_\text{in}$ splits
@@ -361,7 +394,7 @@ print(f"W_in features with a subcomponent of their own: "
 # The paper's figure 7 gives a second check. Take each feature's contribution to its own output
 # through each neuron, in the target and in that feature's most important $W_\text{in}$
 # subcomponent (with $W_\text{out}$ whole). If the subcomponent is the feature's mechanism, the
-# points lie on the diagonal.
+# points lie on the diagonal ({fig}`neuron-contributions`).
 
 # %% tags=["hide-input"]
 V_in, U_in = resid_spd.factors("W_in")
@@ -373,6 +406,11 @@ with torch.no_grad():
 corr = torch.corrcoef(torch.stack([target_c.flatten(), sub_c.flatten()]))[0, 1]
 print(f"correlation of contributions, target vs subcomponent: {corr:.3f}")
 figures.plot_neuron_contributions(target_c, sub_c)
+
+# %% [markdown] figure="neuron-contributions"
+# One point per (feature, neuron) pair of the residual MLP: the feature's contribution to its own
+# output through that neuron in the target (horizontal) and through the feature's most important
+# $W_\text{in}$ subcomponent with $W_\text{out}$ whole (vertical); the dotted line is $y = x$.
 
 # %% [markdown]
 # In the shipped run the correlation is 0.994: for each feature, one rank-one piece of
