@@ -11,6 +11,7 @@ left behind, caller's hooks kept, modes and parameters unchanged).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +22,7 @@ import torch
 import transformer_lens  # noqa: F401
 
 from course_utils.checks._core import Case, CheckFailed, Mistake, check_function, dtypes_and_devices, passed
-from course_utils.checks._hooks import assert_untouched, snapshot
+from course_utils.checks._hooks import assert_untouched, call_on_failing_model, snapshot
 from course_utils.saes import dashboards, evals, interp, splitting
 
 
@@ -59,6 +60,20 @@ def _tiny_sae(d_in: int, d_sae: int, seed: int, x: torch.Tensor) -> Any:
     return sae.eval()
 
 
+class _FailingSAE(torch.nn.Module):
+    """An SAE whose every call raises: a splice hook added with ``model.add_hook`` and removed only
+    after a successful forward pass survives it."""
+
+    def __init__(self, sae: Any) -> None:
+        super().__init__()
+        self.cfg, self.W_dec, self.b_dec = sae.cfg, sae.W_dec, sae.b_dec
+
+    def _fail(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        raise RuntimeError("this SAE fails on purpose (testing that the splice hook is removed anyway)")
+
+    forward = encode = decode = _fail
+
+
 def _acts(model: Any, hook_name: str, tokens: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         _, cache = model.run_with_cache(tokens, names_filter=hook_name)
@@ -91,12 +106,16 @@ def check_ce_loss_recovered(fn: Callable[..., float]) -> None:
 
     Covers: formula (mean-ablation baseline, inverted ratio, a ratio per position averaged, the
     decoder without b_dec), one shape only (batch 1, other hooks and widths), parameters (other seeds,
-    an MLP hook and a residual hook), side effects (no hook left on the model, the caller's hook kept,
-    eval mode, parameters unchanged, autograd on), stated (a float, not a tensor that needs grad)."""
+    an MLP hook and two residual hooks of the same width, so a hard-coded hook fails), side effects
+    (no hook left on the model, also when the forward pass raises; the caller's hook kept; the
+    model's and the SAE's modes and parameters unchanged; autograd on; tokens not modified), stated
+    (a Python float computed under no_grad, not a tensor). Not applicable: differentiability (the
+    exercise asks for no_grad), dtypes (the model is float32, tokens long), independence and
+    randomness (nothing is drawn)."""
     name = "ce_loss_recovered"
     n = 0
     for seed, hook_name, batch in ((0, "blocks.0.mlp.hook_post", 3), (1, "blocks.0.hook_resid_post", 1),
-                                   (2, "blocks.0.hook_resid_pre", 2)):
+                                   (2, "blocks.0.hook_resid_pre", 2), (4, "blocks.0.hook_resid_mid", 2)):
         model = tiny_model(seed)
         tokens = torch.randint(0, 23, (batch, 7), generator=_g(seed))
         x = _acts(model, hook_name, tokens)
@@ -104,8 +123,9 @@ def check_ce_loss_recovered(fn: Callable[..., float]) -> None:
         model.blocks[0].hook_resid_mid.add_hook(lambda a, hook: None, dir="fwd", is_permanent=True)  # caller's own
         before = snapshot(model)
         sae_before = {k: v.clone() for k, v in sae.state_dict().items()}
+        given = tokens.clone()
         try:
-            out = fn(model=model, sae=sae, hook_name=hook_name, tokens=tokens.clone())
+            out = fn(model=model, sae=sae, hook_name=hook_name, tokens=given)
         except NotImplementedError:
             raise
         except Exception as err:  # noqa: BLE001
@@ -114,13 +134,18 @@ def check_ce_loss_recovered(fn: Callable[..., float]) -> None:
         assert_untouched(name, model, before)
         if any(not torch.equal(v, sae.state_dict()[k]) for k, v in sae_before.items()):
             raise CheckFailed(f"{name} changed the SAE's parameters: evaluate it under torch.no_grad() only")
+        if sae.training:
+            raise CheckFailed(f"{name} switched the SAE to train mode and left it so: leave its train/eval "
+                              "mode as you found it")
+        if not torch.equal(given, tokens):
+            raise CheckFailed(f"{name} modified its input 'tokens' in place; work on a copy")
         if isinstance(out, torch.Tensor) and out.requires_grad:
             raise CheckFailed(f"{name} returned a tensor that requires grad: compute under torch.no_grad() "
                               "and return float(...)")
-        try:
-            got = float(out)
-        except (TypeError, ValueError):
-            raise CheckFailed(f"{name} must return a number (a float), got {type(out).__name__}") from None
+        if not isinstance(out, numbers.Real) or isinstance(out, bool):
+            raise CheckFailed(f"{name} must return a Python float (the exercise asks for one: float(...)), "
+                              f"got {type(out).__name__}")
+        got = float(out)
         want = evals.ce_loss_recovered(model, sae, hook_name, tokens)
         if abs(got - want) > 1e-4 * max(1.0, abs(want)):
             hint = ""
@@ -138,6 +163,11 @@ def check_ce_loss_recovered(fn: Callable[..., float]) -> None:
             raise CheckFailed(f"{name} returned {got:.5f}, expected {want:.5f} (hook {hook_name!r}, tokens "
                               f"{list(tokens.shape)}).{hint}")
         n += 1
+    model = tiny_model(3)
+    tokens = torch.randint(0, 23, (2, 7), generator=_g(3))
+    x = _acts(model, "blocks.0.mlp.hook_post", tokens)
+    call_on_failing_model(fn, dict(model=model, sae=_FailingSAE(_tiny_sae(x.shape[-1], 9, 3, x)),
+                                   hook_name="blocks.0.mlp.hook_post", tokens=tokens), name)
     passed(name, f"{n} tiny models, MLP and residual hooks, hooks and modes left as found")
 
 
@@ -152,7 +182,8 @@ def explained_variance_ref(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor
 def check_explained_variance(fn: Callable[..., torch.Tensor]) -> None:
     """Covers: formula (not centred, per-dimension R² averaged, FVU returned, x̂'s variance), one shape
     only (d = 1, two tokens, non-square), dtypes (float64 at float64 tolerance), side effects (inputs
-    not modified), differentiability (the value flows back to x̂)."""
+    not modified), differentiability (the value flows back to x̂), stated (a 0-d tensor, not a float).
+    Not applicable: parameters (there are none), independence and randomness (nothing is drawn)."""
     cases = []
     for k, (dt, dev) in enumerate(dtypes_and_devices()):
         for j, (n, d) in enumerate(((50, 6), (2, 3), (40, 1))):
@@ -183,8 +214,10 @@ def firing_density_ref(latents: torch.Tensor) -> torch.Tensor:
 
 def check_firing_density(fn: Callable[..., torch.Tensor]) -> None:
     """Covers: formula (mean activation, a count instead of a fraction, '> 0' where negative values
-    are non-zero too), one shape only (one token, square [n, n] where the wrong axis keeps the shape),
-    dtypes (float32/float64 results in the input's dtype), side effects (input not modified)."""
+    are non-zero too), one shape only (one token, square [n, n] where the wrong axis keeps the shape,
+    40, 1 and 6 tokens so a hard-coded count fails), dtypes (float32/float64 results in the input's
+    dtype), side effects (input not modified), stated (!= 0). Not applicable: differentiability (a
+    count, piecewise constant), parameters (there are none), independence and randomness."""
     cases = []
     for k, (dt, dev) in enumerate(dtypes_and_devices()):
         for j, (n, m) in enumerate(((40, 9), (1, 5), (6, 6))):
@@ -213,8 +246,10 @@ def check_firing_density(fn: Callable[..., torch.Tensor]) -> None:
 
 def check_top_activating(fn: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> None:
     """Covers: formula (smallest values, the top per document, indices unravelled with the wrong
-    length, document and position swapped), one shape only (one document, non-square), parameters
-    (k = 1, k = every position), dtypes (long indices; float64 values), side effects."""
+    length, document and position swapped), one shape only (one document, non-square, a hard-coded
+    sequence length), parameters (k = 1, k = every position), dtypes (long indices; float64 values),
+    side effects (e.g. masking found maxima in the input), stated (largest first). Not applicable:
+    differentiability (a selection for display), independence and randomness (nothing is drawn)."""
     cases = []
     for k_, (dt, dev) in enumerate(dtypes_and_devices()):
         for j, (docs, seq, ks) in enumerate(((5, 7, (4, 1)), (1, 9, (9,)), (8, 3, (6,)))):
@@ -243,8 +278,13 @@ def check_top_activating(fn: Callable[..., tuple[torch.Tensor, torch.Tensor, tor
         order = v.argsort(descending=True)[:k]
         return v[order], order, pos[order]
 
+    def ascending(acts: torch.Tensor, k: int) -> tuple[torch.Tensor, ...]:
+        v, i = flat(acts, k)
+        return v.flip(0), (i // acts.shape[1]).flip(0), (i % acts.shape[1]).flip(0)
+
     mistakes = [
         Mistake("you took the k smallest activations; take the largest", smallest),
+        Mistake("the k largest are in ascending order; return them largest first", ascending),
         Mistake("you unravelled the flat index with the number of documents; position = index % seq, "
                 "document = index // seq", wrong_unravel),
         Mistake("document and position are swapped in the result", swapped),
@@ -263,7 +303,8 @@ def check_logit_effects(fn: Callable[..., torch.Tensor]) -> None:
     """Covers: formula (not centred, a column of W_dec, standardised instead of centred, W_U
     transposed where square), parameters (several latent indices incl. the last), one shape only
     (square d_sae = d_model, vocab 1-wide is not allowed: ≥ 2), differentiability (W_dec and W_U),
-    dtypes, side effects."""
+    dtypes, side effects. Not applicable: independence and randomness (nothing is drawn); nothing
+    else is stated."""
     cases = []
     for k_, (dt, dev) in enumerate(dtypes_and_devices()):
         for j, (m, d, v, lats) in enumerate(((10, 6, 15, (3, 9)), (5, 5, 5, (0, 4)), (7, 4, 2, (6,)))):
@@ -306,14 +347,39 @@ def _unit_cases() -> list[Case]:
         cases.append(Case(dict(acts=-torch.rand(30, generator=g).to(dt).to(dev),
                                concepts=(torch.rand((30, 3), generator=g) < 0.5).to(dev), recall_floor=0.5),
                           label="the unit never fires (all activations ≤ 0): score 0, best −1"))
+        cases += _unit_boundary_cases(dt, dev)
     return cases
 
 
+def _unit_boundary_cases(dt: torch.dtype, dev: torch.device) -> list[Case]:
+    """Three stated rules that random cases rarely touch: values exactly at ½ max do not fire, a
+    negative chance-corrected precision is clipped to 0, and ties go to the higher recall."""
+    acts = torch.tensor([2.0, 1.0, 1.0, 1.5, 0.2, 0.0, 0.3, 1.0], dtype=dt, device=dev)  # ½ max = 1.0 exactly
+    half = torch.tensor([[1, 0], [0, 1], [0, 1], [1, 0], [0, 0], [0, 1], [1, 0], [0, 1]], dtype=torch.bool)
+    n = 12
+    anti_acts = torch.zeros(n, dtype=dt, device=dev)
+    anti_acts[:3] = 1.0  # fires on tokens 0-2
+    anti = torch.zeros(n, 1, dtype=torch.bool)
+    anti[2:10, 0] = True  # P(c | fires) = 1/3 < P(c) = 2/3: corrected precision −1
+    tie = torch.zeros(n, 2, dtype=torch.bool)
+    tie[:6, 0] = True  # contains the firing set, recall 1/2
+    tie[:3, 1] = True  # exactly the firing set, recall 1: both have corrected precision 1
+    return [Case(dict(acts=acts, concepts=half.to(dev), recall_floor=0.5),
+                 label="values exactly at ½ max (not firing)"),
+            Case(dict(acts=anti_acts, concepts=anti.to(dev), recall_floor=0.0),
+                 label="an anti-correlated concept, recall floor 0 (score clipped to 0)"),
+            Case(dict(acts=anti_acts, concepts=tie.to(dev), recall_floor=0.3),
+                 label="two concepts tied at precision 1 (the higher recall wins)")]
+
+
 def _unit_variant(acts: torch.Tensor, concepts: torch.Tensor, recall_floor: float, corrected: bool = True,
-                  floor: bool = True, threshold: str = "half", strict: bool = False
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
+                  floor: bool = True, threshold: str = "half", strict: bool = False, clip: bool = True,
+                  tie: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     top = acts.max()
-    fires = (acts > 0.5 * top) & (top > 0) if threshold == "half" else acts > 0
+    if threshold == "half":
+        fires = (acts > 0.5 * top) & (top > 0)
+    else:
+        fires = (acts >= 0.5 * top) & (top > 0) if threshold == "half_or_equal" else acts > 0
     c = concepts.to(acts.dtype)
     tp = fires.to(acts.dtype) @ c
     prec = tp / fires.sum().clamp_min(1)
@@ -324,8 +390,8 @@ def _unit_variant(acts: torch.Tensor, concepts: torch.Tensor, recall_floor: floa
         s = torch.where(rec > recall_floor if strict else rec >= recall_floor, s, torch.full_like(s, -torch.inf))
     if fires.sum() == 0 or not torch.isfinite(s).any():
         return acts.new_zeros(()), torch.tensor(-1, device=acts.device)
-    j = (s + 1e-6 * rec).argmax()  # ties go to the higher recall, as in the reference
-    return s[j].clamp_min(0), j
+    j = (s + 1e-6 * rec).argmax() if tie else s.argmax()  # ties go to the higher recall in the reference
+    return (s[j].clamp_min(0) if clip else s[j]), j
 
 
 def check_unit_score(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> None:
@@ -333,8 +399,11 @@ def check_unit_score(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> No
     precision over concepts with recall ≥ the floor, the unit firing where acts > ½ max.
 
     Covers: formula (raw precision without the chance correction, the recall floor ignored, firing
-    taken as acts > 0), parameters (floors 0.3, 0.5 and exactly 1.0; one concept), the unit that never
-    fires (boundary), dtypes (score in acts' dtype, best a long), side effects."""
+    taken as acts > 0), parameters (floors 0, 0.3, 0.5 and exactly 1.0; one concept), boundaries (the
+    unit that never fires, values exactly at ½ max), stated (the score clipped at 0, ties to the
+    higher recall, (0, −1) when nothing qualifies), one shape only (one concept, 12 to 200 tokens),
+    dtypes (score in acts' dtype, best a 0-d long), side effects. Not applicable: differentiability
+    (a thresholded count, nothing trains through it), independence and randomness (nothing is drawn)."""
     mistakes = [
         Mistake("the precision is not chance-corrected: use (P(c | fires) − P(c)) / (1 − P(c))",
                 lambda acts, concepts, recall_floor: _unit_variant(acts, concepts, recall_floor, corrected=False)),
@@ -346,6 +415,14 @@ def check_unit_score(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> No
                 lambda acts, concepts, recall_floor: _unit_variant(acts, concepts, recall_floor, strict=True)),
         Mistake("recall_floor is ignored (fixed at 0.5): use the argument",
                 lambda acts, concepts, recall_floor: _unit_variant(acts, concepts, 0.5)),
+        Mistake("you took 'fires' as acts ≥ ½ max; a value exactly at half the maximum does not fire (>)",
+                lambda acts, concepts, recall_floor: _unit_variant(acts, concepts, recall_floor,
+                                                                   threshold="half_or_equal")),
+        Mistake("the score is not clipped at 0: a concept rarer where the unit fires than overall gives a "
+                "negative corrected precision; return max(score, 0)",
+                lambda acts, concepts, recall_floor: _unit_variant(acts, concepts, recall_floor, clip=False)),
+        Mistake("ties are not broken towards the higher recall: add 1e-6 * recall before the argmax",
+                lambda acts, concepts, recall_floor: _unit_variant(acts, concepts, recall_floor, tie=False)),
     ]
     n = check_function("unit_score", fn, interp.unit_score, _unit_cases(), mistakes, names=("score", "best"))
     passed("unit_score", f"{n} random cases incl. recall floor 1 and a unit that never fires")
@@ -356,7 +433,10 @@ def check_unit_score(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> No
 
 def check_match_latents(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> None:
     """Covers: formula (dot products without normalising, |cosine|, columns normalised), one shape only
-    (one small latent, equal sizes), dtypes (long indices, float64 cosines), side effects."""
+    (one small latent, equal sizes, the matching done the wrong way round), dtypes (long indices,
+    float64 cosines), side effects, stated (signed cosine, one match per row of W_small). Not
+    applicable: differentiability (an argmax for analysis), parameters (there are none),
+    independence and randomness (nothing is drawn)."""
     cases = []
     for k_, (dt, dev) in enumerate(dtypes_and_devices()):
         for j, (m1, m2, d) in enumerate(((6, 20, 5), (1, 7, 4), (8, 8, 8))):

@@ -1,8 +1,27 @@
 """Chapter 4 part 2 checks accept the reference and a differently written right answer, and reject
 plausible wrong answers of every kind that applies with the right diagnosis (formula, shapes,
-parameters/boundaries, dtypes, differentiability, side effects, stated requirements)."""
+parameters/boundaries, dtypes, differentiability, side effects, stated requirements).
+
+Audit of the grading issue's mistake kinds, per check (each applicable kind has a test below whose
+id starts with it; the reasons for the others are repeated next to each check's tests):
+
+| check              | diff. | shapes | indep. | params | dtypes | side eff. | random | stated |
+|--------------------|-------|--------|--------|--------|--------|-----------|--------|--------|
+| ce_loss_recovered  | n/a   | yes    | n/a    | yes    | n/a    | yes       | n/a    | yes    |
+| explained_variance | yes   | yes    | n/a    | n/a    | yes    | yes       | n/a    | yes    |
+| firing_density     | n/a   | yes    | n/a    | n/a    | yes    | yes       | n/a    | yes    |
+| top_activating     | n/a   | yes    | n/a    | yes    | yes    | yes       | n/a    | yes    |
+| logit_effects      | yes   | yes    | n/a    | yes    | yes    | yes       | n/a    | n/a    |
+| unit_score         | n/a   | yes    | n/a    | yes    | yes    | yes       | n/a    | yes    |
+| match_latents      | n/a   | yes    | n/a    | n/a    | yes    | yes       | n/a    | yes    |
+
+Independence and randomness apply to none of them: no exercise of this chapter draws random numbers
+(they evaluate given activations, weights or a given model deterministically).
+"""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 import torch
@@ -27,6 +46,20 @@ def test_references_pass(capsys):
         check(ref)
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == len(REFERENCES) and all(ln.startswith("\u2714") for ln in lines)
+
+
+@pytest.mark.parametrize("check, ref", REFERENCES, ids=[c.__name__ for c, _ in REFERENCES])
+def test_checks_are_fast(check, ref):
+    """Each check runs in well under 2 s (the notebooks call them); measured as CPU time on one
+    thread, so a busy machine does not make it flaky (about 0.4 s for the splice hook, the rest < 0.1 s)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        t = time.process_time()
+        check(ref)
+        assert time.process_time() - t < 2.0
+    finally:
+        torch.set_num_threads(old)
 
 
 @pytest.mark.parametrize("check", [c for c, _ in REFERENCES])
@@ -125,6 +158,47 @@ def _ce_one_batch(model, sae, hook_name, tokens):
     return _ce(model, sae, hook_name, tokens[:1])
 
 
+def _ce_hard_coded_hook(model, sae, hook_name, tokens):
+    return _ce(model, sae, "blocks.0.hook_resid_post" if sae.cfg.d_in == 8 else hook_name, tokens)
+
+
+@torch.no_grad()
+def _ce_add_hook_no_finally(model, sae, hook_name, tokens):
+    clean = model(tokens, return_type="loss")
+    model.add_hook(hook_name, lambda a, hook: sae(a.reshape(-1, a.shape[-1])).reshape(a.shape))
+    spliced = model(tokens, return_type="loss")
+    model.reset_hooks()  # skipped when the forward pass raises
+    zero = model.run_with_hooks(tokens, return_type="loss", fwd_hooks=[(hook_name, lambda a, hook: a * 0)])
+    return float((zero - spliced) / (zero - clean))
+
+
+def _ce_sae_train_mode(model, sae, hook_name, tokens):
+    sae.train()
+    return _ce(model, sae, hook_name, tokens)
+
+
+def _ce_normalises_decoder(model, sae, hook_name, tokens):
+    with torch.no_grad():
+        sae.W_dec.div_(sae.W_dec.norm(dim=1, keepdim=True))
+    return _ce(model, sae, hook_name, tokens)
+
+
+def _ce_grad_left_off(model, sae, hook_name, tokens):
+    torch.set_grad_enabled(False)
+    return _ce(model, sae, hook_name, tokens)
+
+
+def _ce_modifies_tokens(model, sae, hook_name, tokens):
+    out = _ce(model, sae, hook_name, tokens)
+    tokens.clamp_(max=5)
+    return out
+
+
+@torch.no_grad()
+def _ce_tensor(model, sae, hook_name, tokens):
+    return torch.tensor(_ce(model, sae, hook_name, tokens))
+
+
 @pytest.mark.parametrize("fn, match", [
     pytest.param(lambda **kw: _ce(**kw, base="mean"), "mean-ablation", id="formula: mean-ablation baseline"),
     pytest.param(lambda **kw: _ce(**kw, invert=True), "inverted", id="formula: ratio inverted"),
@@ -136,8 +210,18 @@ def _ce_one_batch(model, sae, hook_name, tokens):
     pytest.param(_ce_train_mode, "train", id="side effects: model left in train mode"),
     pytest.param(_ce_clears_hooks, "removed a hook", id="side effects: caller's hook removed"),
     pytest.param(_ce_grad_tensor, "requires grad", id="stated: a tensor with grad, not a float"),
+    pytest.param(_ce_tensor, "Python float", id="stated: a 0-d tensor, not a float"),
+    pytest.param(_ce_hard_coded_hook, "expected", id="parameters: hook hard-coded for 8-wide hooks"),
+    pytest.param(_ce_add_hook_no_finally, "raises an error", id="side effects: hook left when the forward raises"),
+    pytest.param(_ce_sae_train_mode, "SAE to train mode", id="side effects: SAE left in train mode"),
+    pytest.param(_ce_normalises_decoder, "changed the SAE's parameters", id="side effects: SAE decoder normalised"),
+    pytest.param(_ce_grad_left_off, "autograd switched off", id="side effects: autograd left off"),
+    pytest.param(_ce_modifies_tokens, "'tokens' in place", id="side effects: tokens modified in place"),
 ])
 def test_ce_loss_recovered_rejects(fn, match):
+    """Not applicable: differentiability (the exercise asks for no_grad), dtypes (the model is
+    float32 and tokens are long; nothing else is passed), independence and randomness (nothing is
+    drawn)."""
     with pytest.raises(CheckFailed, match=match):
         checks.check_ce_loss_recovered(fn)
 
@@ -171,8 +255,11 @@ def test_ce_per_position_ratio_is_named():
                                                dtype=x.dtype), "gradient", id="differentiability: via float()"),
     pytest.param(lambda x, x_hat: 1 - (x.sub_(x_hat)).pow(2).sum() / (x - x.mean(0)).pow(2).sum(), "in place",
                  id="side effects: modifies x"),
+    pytest.param(lambda x, x_hat: float(1 - (x - x_hat).pow(2).sum() / (x - x.mean(0)).pow(2).sum()),
+                 "torch.Tensor", id="stated: a Python float, not a 0-d tensor"),
 ])
 def test_explained_variance_rejects(fn, match):
+    """Not applicable: parameters (there are none), independence and randomness (nothing is drawn)."""
     with pytest.raises(CheckFailed, match=match):
         checks.check_explained_variance(fn)
 
@@ -190,8 +277,12 @@ def test_explained_variance_rejects(fn, match):
     pytest.param(lambda latents: (latents != 0).float().mean(0), "dtype", id="dtypes: float32 for float64"),
     pytest.param(lambda latents: (latents.clamp_(min=0) != 0).to(latents.dtype).mean(0), "in place",
                  id="side effects: clamps the input"),
+    pytest.param(lambda latents: (latents != 0).to(latents.dtype).sum(0) / 40, "wrong",
+                 id="one shape only: divides by a hard-coded 40 tokens"),
 ])
 def test_firing_density_rejects(fn, match):
+    """Not applicable: differentiability (a count is piecewise constant), parameters (there are
+    none), independence and randomness (nothing is drawn)."""
     with pytest.raises(CheckFailed, match=match):
         checks.check_firing_density(fn)
 
@@ -220,6 +311,29 @@ def _top(acts, k, div=None, largest=True, swap=False, as_float=False):
                  id="dtypes: indices as floats"),
 ])
 def test_top_activating_rejects(fn, match):
+    """Not applicable: differentiability (a selection for display), independence and randomness."""
+    with pytest.raises(CheckFailed, match=match):
+        checks.check_top_activating(fn)
+
+
+def _top_masking_input(acts, k):
+    values, docs, positions = [], [], []
+    for _ in range(k):
+        d, p = divmod(int(acts.argmax()), acts.shape[1])
+        values.append(acts[d, p].clone())
+        docs.append(d)
+        positions.append(p)
+        acts[d, p] = -float("inf")  # masks the found maximum in the caller's tensor
+    return torch.stack(values), torch.tensor(docs), torch.tensor(positions)
+
+
+@pytest.mark.parametrize("fn, match", [
+    pytest.param(_top_masking_input, "in place", id="side effects: masks found maxima in the input"),
+    pytest.param(lambda acts, k: tuple(t.flip(0) for t in _top(acts, k)), "largest first",
+                 id="stated: ascending order"),
+    pytest.param(lambda acts, k: _top(acts, k, div=7), "wrong", id="one shape only: sequence length hard-coded 7"),
+])
+def test_top_activating_rejects_more(fn, match):
     with pytest.raises(CheckFailed, match=match):
         checks.check_top_activating(fn)
 
@@ -258,6 +372,7 @@ def _eff(W_dec, W_U, latent):
                  id="side effects: centres W_U in place"),
 ])
 def test_logit_effects_rejects(fn, match):
+    """Not applicable: independence and randomness (nothing is drawn); nothing else is stated."""
     with pytest.raises(CheckFailed, match=match):
         checks.check_logit_effects(fn)
 
@@ -265,18 +380,27 @@ def test_logit_effects_rejects(fn, match):
 # ---------------------------------------------------------------------------------------------- unit score
 
 
+def _variant(**kw):
+    """A wrong unit_score: the reference with one rule changed (see checks._unit_variant)."""
+    return lambda acts, concepts, recall_floor: checks._unit_variant(acts, concepts, recall_floor, **kw)
+
+
+def _unit_best_without_floor(acts, concepts, recall_floor):
+    """Returns the best concept by score even when no concept reaches the recall floor."""
+    score, best = interp.unit_score(acts, concepts, recall_floor)
+    if best < 0 and acts.max() > 0:
+        return score, interp.unit_score(acts, concepts, 0.0)[1]
+    return score, best
+
+
 @pytest.mark.parametrize("fn, match", [
-    pytest.param(lambda acts, concepts, recall_floor: checks._unit_variant(acts, concepts, recall_floor,
-                                                                          corrected=False),
+    pytest.param(_variant(corrected=False),
                  "chance-corrected", id="formula: raw precision"),
-    pytest.param(lambda acts, concepts, recall_floor: checks._unit_variant(acts, concepts, recall_floor,
-                                                                          floor=False),
+    pytest.param(_variant(floor=False),
                  "recall floor", id="parameters: recall floor ignored"),
-    pytest.param(lambda acts, concepts, recall_floor: checks._unit_variant(acts, concepts, recall_floor,
-                                                                          threshold="pos"),
+    pytest.param(_variant(threshold="pos"),
                  "acts > 0", id="formula: fires where positive"),
-    pytest.param(lambda acts, concepts, recall_floor: checks._unit_variant(acts, concepts, recall_floor,
-                                                                          strict=True),
+    pytest.param(_variant(strict=True),
                  "exactly at the floor", id="parameters: strict > at the boundary floor 1.0"),
     pytest.param(lambda acts, concepts, recall_floor: checks._unit_variant(acts, concepts, 0.5),
                  "ignored", id="parameters: recall_floor fixed at 0.5"),
@@ -285,8 +409,18 @@ def test_logit_effects_rejects(fn, match):
     pytest.param(lambda acts, concepts, recall_floor: (lambda s, b: (s, b))(
         *interp.unit_score(acts.clamp_(min=0), concepts, recall_floor)), "in place",
         id="side effects: clamps acts in place"),
+    pytest.param(_variant(clip=False),
+                 "not clipped at 0", id="stated: score not clipped at 0"),
+    pytest.param(_variant(tie=False),
+                 "ties", id="stated: ties not broken towards the higher recall"),
+    pytest.param(_variant(threshold="half_or_equal"),
+                 "exactly at half", id="parameters: fires at exactly half the maximum"),
+    pytest.param(_unit_best_without_floor, "recall floor", id="stated: a best concept although none reaches the floor"),
+    pytest.param(lambda acts, concepts, recall_floor: (lambda s, b: (s, b.reshape(1)))(
+        *interp.unit_score(acts, concepts, recall_floor)), "shape", id="one shape only: best of shape [1]"),
 ])
 def test_unit_score_rejects(fn, match):
+    """Not applicable: differentiability (a thresholded count), independence and randomness."""
     with pytest.raises(CheckFailed, match=match):
         checks.check_unit_score(fn)
 
@@ -329,8 +463,12 @@ def _unit(W, dim=-1):
                  "dtype|integer|long|float", id="dtypes: float32 and float indices"),
     pytest.param(lambda W_small, W_large: (_unit(W_small) @ _unit(W_large.div_(W_large.norm(dim=1, keepdim=True))).T
                                            ).max(1), "in place", id="side effects: normalises W_large in place"),
+    pytest.param(lambda W_small, W_large: tuple(t.squeeze() for t in (_unit(W_small) @ _unit(W_large).T).max(1)),
+                 "shape", id="one shape only: squeezed when there is one latent"),
 ])
 def test_match_latents_rejects(fn, match):
+    """Not applicable: differentiability (an argmax for analysis), parameters (there are none),
+    independence and randomness (nothing is drawn)."""
     with pytest.raises(CheckFailed, match=match):
         checks.check_match_latents(fn)
 
