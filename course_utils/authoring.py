@@ -320,18 +320,21 @@ def _plain_header(meta: dict[str, Any], root: Path) -> str:
 
 
 def grading_commands(chapter: str) -> tuple[str, str]:
-    """The grading line as a learner types it: in a notebook cell (run from the notebook's folder,
-    with the kernel's own Python, which ``python`` in a ``!`` command need not be), and in a terminal
-    in the repository folder (JupyterLab's terminal after ``make lab`` has the course's Python first)."""
+    """The grading line as a learner types it: in a notebook cell (Python in the kernel: it grades the
+    saved file in the kernel's folder, or on Colab, where a notebook opened from GitHub has no file in
+    the runtime, the notebook open in the browser; ``course_utils.grade.grade_here``), and in a
+    terminal in the repository folder (JupyterLab's terminal after ``make lab`` has the course's
+    Python first)."""
     nb = f"{chapter}.ipynb"
-    return f"!{{sys.executable}} -m course_utils.grade {nb}", f"python -m course_utils.grade exercises/{nb}"
+    return (f'from course_utils.grade import grade_here; grade_here("{nb}")',
+            f"python -m course_utils.grade exercises/{nb}")
 
 
 def _grading_note(chapter: str) -> str:
     cell, terminal = grading_commands(chapter)
-    return (f"Grade this notebook at any time (save it first): in a cell, `{cell}`; in a terminal in the "
-            f"repository folder (JupyterLab's terminal after `make lab`), `{terminal}` or "
-            f"`course-grade exercises/{chapter}.ipynb`.")
+    return (f"Grade this notebook at any time: in a cell, `{cell}` (in JupyterLab save the notebook first; "
+            f"on Colab it grades the notebook open in this tab); in a terminal in the repository folder "
+            f"(JupyterLab's terminal after `make lab`), `{terminal}` or `course-grade exercises/{chapter}.ipynb`.")
 
 
 def _header_cells(path: Path, kind: Kind, root: Path) -> list[nbformat.NotebookNode]:

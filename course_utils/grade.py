@@ -49,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -495,6 +496,81 @@ def main(argv: list[str] | None = None) -> int:
     if any(r.status == "error" for r in done):
         return 2
     return 0 if all(r.all_passed for r in done) else 1
+
+
+# ----------------------------------------------------------------------------------------------
+# The grading line's cell form: grade the notebook this kernel runs, wherever its file is
+
+
+class NotebookNotFound(Exception):
+    """The cell form could not find the notebook to grade; the message says what to do."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython: the message, not a traceback
+        return [str(self)]
+
+
+def _colab_notebook(timeout_s: float = 30) -> tuple[dict[str, Any] | None, str]:
+    """(the notebook open in Colab's browser tab, "") or (None, why not). Colab keeps a notebook
+    opened from GitHub in the browser (and Drive), not in the runtime's working folder; its kernel
+    can ask the page for the notebook (``google.colab._message``, Colab's own, undocumented channel)."""
+    try:
+        from google.colab import _message  # type: ignore[import-not-found]
+
+        reply = _message.blocking_request("get_ipynb", request="", timeout_sec=timeout_s)
+    except Exception as err:  # noqa: BLE001 - any failure of the channel becomes the reason shown
+        return None, f"{type(err).__name__}: {err}"
+    ipynb = reply.get("ipynb") if isinstance(reply, dict) else None
+    if not isinstance(ipynb, dict) or "cells" not in ipynb:
+        why = reply.get("error") if isinstance(reply, dict) and reply.get("error") else "no notebook in the reply"
+        return None, str(why)
+    return ipynb, ""
+
+
+def _write_fetched(ipynb: dict[str, Any], name: str) -> Path:
+    """Write the notebook Colab sent to a fresh folder, under the name the course gave it."""
+    from nbformat.validator import normalize
+
+    # Colab's own files say nbformat 4.0, but cell ids (kept from the course's 4.5 file) need 4.5
+    ipynb = {**ipynb, "nbformat": 4, "nbformat_minor": max(5, int(ipynb.get("nbformat_minor", 0)))}
+    with warnings.catch_warnings():  # cells without an id get one (nbformat warns that it does so)
+        warnings.simplefilter("ignore")
+        _, ipynb = normalize(ipynb)
+    path = Path(tempfile.mkdtemp(prefix="course-grade-colab-")) / name
+    path.write_text(json.dumps(ipynb), encoding="utf-8")
+    return path
+
+
+def locate_notebook(name: str, cwd: Path | str | None = None) -> Path:
+    """The notebook file the cell form grades: on Colab the notebook open in the browser (fetched from
+    the page, as it is now, saved or not); elsewhere ``name`` in the kernel's working folder (where
+    JupyterLab starts a notebook's kernel) or in its ``exercises/`` folder. Raises
+    :class:`NotebookNotFound` with what to do when there is none."""
+    if not isinstance(name, str) or not name.endswith(".ipynb") or Path(name).name != name:
+        raise ValueError(f"expected a notebook file name such as 'ch00_warmup.ipynb', got {name!r}")
+    here = Path.cwd() if cwd is None else Path(cwd)
+    why_not_colab = ""
+    if "google.colab" in sys.modules:
+        ipynb, why_not_colab = _colab_notebook()
+        if ipynb is not None:
+            return _write_fetched(ipynb, name)
+    for path in (here / name, here / "exercises" / name):
+        if path.is_file():
+            return path
+    if why_not_colab:
+        raise NotebookNotFound(
+            f"Could not read this notebook from Colab ({why_not_colab}), and there is no {name} in the "
+            f"working folder {here}. Download it (File > Download > Download .ipynb), upload it to the "
+            f"Files pane (folder {here}), then run this cell again.")
+    raise NotebookNotFound(
+        f"There is no {name} in the working folder {here} (nor in {here / 'exercises'}). Save the notebook "
+        f"under that name (File > Save) in the folder its kernel runs in, or grade it in a terminal: "
+        f"python -m course_utils.grade PATH/TO/{name}")
+
+
+def grade_here(name: str, timeout: float = 600) -> None:
+    """The cell form of the grading line: find the notebook (:func:`locate_notebook`), grade it as
+    the command line does and print the report."""
+    print(format_report(grade_notebook(locate_notebook(name), timeout=timeout)))
 
 
 if __name__ == "__main__":
