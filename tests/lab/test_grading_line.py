@@ -185,3 +185,20 @@ def test_the_cell_form_on_colab_says_what_to_do_when_the_page_does_not_send_the_
 def test_the_cell_form_wants_a_notebook_file_name(bad):
     with pytest.raises(ValueError, match="notebook file name such as 'ch00_warmup.ipynb'"):
         grade.locate_notebook(bad)
+
+
+@pytest.mark.slow
+def test_the_cell_form_runs_in_a_kernel_started_in_the_notebooks_folder():
+    """As in JupyterLab: the printed line in a cell of an IPython kernel whose working folder is the
+    notebook's; the report is the cell's output (the grader starts its own kernel meanwhile)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb_path = ROOT / "exercises" / f"{CHAPTER}.ipynb"
+    cell, _ = printed_commands(nb_path)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)])
+    NotebookClient(nb, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(nb_path.parent)}}).execute()
+    out = "".join(o.get("text", "") for o in nb.cells[0].outputs if o.get("output_type") == "stream")
+    assert f"{nb_path}  [{CHAPTER}" in out, out[-3000:]  # it graded the file in the kernel's folder
+    assert "Exercise 0.1" in out and "not attempted" in out and re.search(r"\b0/\d+ passed", out), out[-3000:]
