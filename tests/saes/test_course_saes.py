@@ -180,17 +180,18 @@ def test_shipped_saes_belong_to_the_shipped_model():
         assert training_log(name)["model_sha256"] == digest, name
 
 
-@pytest.mark.skipif("mlp0-topk-2048" not in SHIPPED, reason="mlp0-topk-2048 is not shipped yet")
-def test_shipped_monosemanticity_remeasured(model):
-    """The recorded monosemanticity summaries (latents, neurons, random directions at the layer-0 MLP)
-    re-measured on the same validation text."""
+@pytest.mark.skipif(not SHIPPED, reason="no course SAEs are shipped yet (course_utils/data/course_saes/)")
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_monosemanticity_remeasured(model, name):
+    """Every shipped SAE's recorded monosemanticity summaries (its latents, the hook's neurons or
+    basis directions, random directions) re-measured on the same validation text (about 10 s each)."""
     from course_utils.course_lm import load_course_lm
     from course_utils.saes.interp import score_course_sae
 
     torch.set_num_threads(1)
     _, tok = load_course_lm()
-    want = training_log("mlp0-topk-2048")["monosemanticity"]
-    got = score_course_sae(model, tok, load_course_sae("mlp0-topk-2048", model), MLP0, want["n_tokens"])
+    want = training_log(name)["monosemanticity"]
+    got = score_course_sae(model, tok, load_course_sae(name, model), sae_hook(name), want["n_tokens"])
     for units in ("latents", "neurons", "random"):
         for key in ("n_scored", "median", "best"):
             assert got[units][key] == pytest.approx(want[units][key], abs=1e-3), (units, key)
