@@ -426,7 +426,8 @@ def ref_keep_by_cumulative(scores: torch.Tensor, threshold: float) -> torch.Tens
 def check_keep_by_cumulative(fn: Callable[..., Any]) -> None:
     """Covers: parameters (a threshold exactly on a cumulative sum, threshold 1, a tiny threshold),
     stated (largest first; keep the node that crosses the threshold and every node with an equal
-    score; fractions of the total), shapes (one node, 20 and 50 nodes), dtypes (bool output; float32
+    score; fractions of the total; the mask in the nodes' own order), shapes (one node, 20 and 50
+    nodes; a mask over every node, not the kept indices), dtypes (bool output; float32
     and float64 scores), side effects (scores not normalised in place). Independence: not applicable
     (one vector of scores, no rows or examples); differentiability and randomness: not applicable
     (a mask, nothing drawn)."""
@@ -480,7 +481,13 @@ def check_keep_by_cumulative(fn: Callable[..., Any]) -> None:
                     min(int(torch.searchsorted(scores.sort().values.cumsum(0) / scores.sum(),
                                                torch.tensor(threshold, dtype=scores.dtype))), len(scores) - 1)]),
     ]
-    n = check_function("keep_by_cumulative", fn, ref_keep_by_cumulative, cases, mistakes)
+    def indices_hint(actual: Any, kwargs: Any) -> str | None:
+        if isinstance(actual, torch.Tensor) and actual.dtype in (torch.long, torch.int32) and actual.ndim == 1:
+            return ("you returned the kept nodes' indices: return a bool mask with one entry per node "
+                    "(True = kept)")
+        return None
+
+    n = check_function("keep_by_cumulative", fn, ref_keep_by_cumulative, cases, mistakes, hints=(indices_hint,))
     passed("keep_by_cumulative", f"{n} cases")
 
 

@@ -298,7 +298,9 @@ def _normalise_in_place(scores, threshold):
 # nothing trained or drawn
 @pytest.mark.parametrize("kind, wrong, diagnosis", [
     ("stated: a node tied with the cut-off dropped", _by_rank, "equals the cut-off"),
-    ("shapes: mask in sorted order", lambda scores, threshold: scores.sort(descending=True).values
+    ("shapes: indices of the kept nodes, not a mask", lambda scores, threshold:
+     checks.ref_keep_by_cumulative(scores, threshold).nonzero()[:, 0], "indices"),
+    ("stated: mask in sorted order", lambda scores, threshold: scores.sort(descending=True).values
      >= checks.find_threshold(scores, threshold), "sorted order"),
     ("side effects: scores normalised in place", _normalise_in_place, "in place"),
     ("parameters: boundary node dropped", _strict, "crosses the threshold"),
