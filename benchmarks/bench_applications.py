@@ -44,6 +44,32 @@ def steering_dose_response() -> dict[str, float]:
             "fraction_at_32": round(float(f[3]), 3)}
 
 
+@benchmark("ch07/steering_random_draws")
+@torch.no_grad()
+def steering_random_draws() -> dict[str, float]:
+    """The page's dose-response run (12 prompts, 20 new tokens, prompt seed 0) against four draws of
+    eight random directions (seeds 0-3): per draw, the distance of the difference of means and of the
+    best SAE latent from the random mean at strength 32 (in random standard deviations) and the
+    largest random fraction there. The page quotes seeds 1-3 from this benchmark."""
+    from course_utils.corpus import load_corpus
+    from course_utils.saes.interp import random_directions
+
+    model, tok, sae, train, _ = _setup(12_000, 1_000)
+    y = train.labels["in_string"]
+    md = app.mean_difference_direction(train.acts, y)
+    latent = app.latent_direction(sae, app.best_latent(sae.encode(train.acts).numpy(), y))
+    prompts = app.prompt_windows(tok, [f.text for f in load_corpus("validation")], 12, 48, seed=0)
+    out: dict[str, float] = {}
+    for seed in range(4):
+        rand = random_directions(model.cfg.d_model, 8, seed=seed).T
+        t = app.dose_response_many(model, tok, prompts, HOOK, torch.stack([md, latent, *rand]), [0.0, 32.0],
+                                   "in_string", 20)
+        out[f"seed{seed}_z_mean_difference"] = round(float(app.compare_to_random(t[0], t[2:])["z"][1]), 2)
+        out[f"seed{seed}_z_sae_latent"] = round(float(app.compare_to_random(t[1], t[2:])["z"][1]), 2)
+        out[f"seed{seed}_random_max"] = round(float(t[2:, 1].max()), 3)
+    return out
+
+
 @benchmark("ch07/shift")
 @torch.no_grad()
 def shift_numbers() -> dict[str, float]:

@@ -11,11 +11,29 @@ import plotly.graph_objects as go
 from course_utils.plotting import style
 
 
+def _random_band(fig: go.Figure, strengths: Sequence[float], random: Any, what: str) -> None:
+    """A shaded min-max band and a dashed mean line over random directions ``[n, n_strengths]``."""
+    r = np.asarray(random, float)
+    if r.ndim != 2 or r.shape[1] != len(strengths) or r.shape[0] < 2:
+        raise ValueError(f"random must be [n_directions >= 2, {len(strengths)}], got shape {list(r.shape)}")
+    x = list(strengths)
+    name = f"random directions (n = {r.shape[0]})"
+    fig.add_scatter(x=x + x[::-1], y=list(r.max(0)) + list(r.min(0))[::-1], fill="toself", mode="lines",
+                    line=dict(width=0), fillcolor="rgba(127, 127, 127, 0.25)", hoverinfo="skip",
+                    name=f"{name}: min to max", legendgroup="random")
+    fig.add_scatter(x=x, y=r.mean(0), mode="lines", line=dict(dash="dash", color="rgb(90, 90, 90)"),
+                    name=f"{name}: mean", legendgroup="random",
+                    hovertemplate=f"strength %{{x}}<br>random mean {what} %{{y:.3f}}<extra></extra>")
+
+
 def plot_dose_response(strengths: Sequence[float], fractions: Mapping[str, Sequence[float]], concept: str,
-                       baseline: float | None = None) -> go.Figure:
+                       baseline: float | None = None, random: Any = None) -> go.Figure:
     """Fraction of generated tokens in ``concept`` (y) against steering strength (x), one line per
-    direction."""
+    direction; ``random`` (``[n_directions, n_strengths]``, optional) is drawn as the min-max band and
+    the mean of random directions of the same norm."""
     fig = go.Figure()
+    if random is not None:
+        _random_band(fig, strengths, random, "fraction")
     for name, ys in fractions.items():
         fig.add_scatter(x=list(strengths), y=list(ys), mode="lines+markers", name=name)
     if baseline is not None:
@@ -25,10 +43,13 @@ def plot_dose_response(strengths: Sequence[float], fractions: Mapping[str, Seque
     return style(fig, title=f"Dose-response: steering towards '{concept}'")
 
 
-def plot_steering_cost(strengths: Sequence[float], losses: Mapping[str, Sequence[float]], clean: float
-                       ) -> go.Figure:
-    """Held-out next-token loss (y) against strength (x) while steering, one line per direction."""
+def plot_steering_cost(strengths: Sequence[float], losses: Mapping[str, Sequence[float]], clean: float,
+                       random: Any = None) -> go.Figure:
+    """Held-out next-token loss (y) against strength (x) while steering, one line per direction;
+    ``random`` (``[n_directions, n_strengths]``, optional) as in :func:`plot_dose_response`."""
     fig = go.Figure()
+    if random is not None:
+        _random_band(fig, strengths, random, "loss")
     for name, ys in losses.items():
         fig.add_scatter(x=list(strengths), y=list(ys), mode="lines+markers", name=name)
     fig.add_hline(y=clean, line_dash="dot", annotation_text="clean")

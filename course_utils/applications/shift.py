@@ -106,6 +106,7 @@ def concept_precision(acts: np.ndarray, labels: np.ndarray) -> np.ndarray:
     (fires = above half the unit's maximum; 0 for a unit that never fires)."""
     from course_utils.labels import score_units
 
+    check_same_length(acts=acts, labels=labels)
     c = np.asarray(labels, bool)
     base = c.mean()
     prec = score_units(acts, {"c": c})["precision"][:, 0]
@@ -150,6 +151,10 @@ def biased_and_balanced(y: np.ndarray, z: np.ndarray, n_per_group: int, seed: in
                         ) -> np.ndarray:
     """Indices of a sample with ``n_per_group`` tokens from each of the groups (1, 1) and (0, 0)
     (biased) or from all four groups (balanced)."""
+    check_same_length(y=y, z=z)
+    if isinstance(n_per_group, bool) or not isinstance(n_per_group, (int, np.integer)) or n_per_group < 1:
+        raise ValueError(f"n_per_group must be a positive int, got {n_per_group!r}")
+    y, z = np.asarray(y, bool), np.asarray(z, bool)
     g = np.random.default_rng(seed)
     cells = [(1, 1), (0, 0)] + ([(1, 0), (0, 1)] if balanced else [])
     out = []
@@ -171,6 +176,11 @@ def run_shift(X_train: torch.Tensor, y_train: np.ndarray, z_train: np.ndarray, X
     selection applied to the hook's basis directions, mean-ablated), the oracle and SCR."""
     check_same_length(X_train=X_train, y_train=y_train, z_train=z_train)
     check_same_length(X_test=X_test, y_test=y_test, z_test=z_test)
+    d_sae_in = sae.W_dec.shape[1]
+    for name, X in (("X_train", X_train), ("X_test", X_test)):
+        if X.ndim != 2 or X.shape[1] != d_sae_in:
+            raise ValueError(f"{name} has shape {list(X.shape)} but the SAE reads {d_sae_in}-wide activations: "
+                             f"give [n_tokens, {d_sae_in}]")
     tr = biased_and_balanced(y_train, z_train, n_per_group, seed)
     te = biased_and_balanced(y_test, z_test, n_per_group // 2, seed + 1, balanced=True)
     Xb, yb = X_train[tr], y_train[tr]

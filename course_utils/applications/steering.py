@@ -104,6 +104,20 @@ def clamp_hook(sae: Any, latent: int, value: float) -> Hook:
     return hook
 
 
+def check_hook_names(model: Any, fwd_hooks: Sequence[tuple[str, Hook]]) -> None:
+    """Every hook name is one of the model's hook points (ValueError naming the unknown one)."""
+    for name, _ in fwd_hooks:
+        if name not in model.hook_dict:
+            raise ValueError(f"unknown hook name {name!r}; e.g. 'blocks.1.hook_resid_pre'")
+
+
+def check_concept(concept: object) -> str:
+    """``in_comment`` or ``in_string``, the concepts :func:`tolerant_labels` reads."""
+    if concept not in LEXICAL:
+        raise ValueError(f"concept must be one of {LEXICAL} (labels of text that need not parse), got {concept!r}")
+    return str(concept)
+
+
 @torch.no_grad()
 def generate_ids(model: Any, prompts: torch.Tensor, max_new_tokens: int,
                  fwd_hooks: Sequence[tuple[str, Hook]] = ()) -> torch.Tensor:
@@ -113,9 +127,7 @@ def generate_ids(model: Any, prompts: torch.Tensor, max_new_tokens: int,
         raise ValueError("prompts must be a long tensor [batch, pos] of token ids")
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be positive, got {max_new_tokens}")
-    for name, _ in fwd_hooks:
-        if name not in model.hook_dict:
-            raise ValueError(f"unknown hook name {name!r}; e.g. 'blocks.1.hook_resid_pre'")
+    check_hook_names(model, fwd_hooks)
     n_ctx = model.cfg.n_ctx
     ids = prompts
     with model.hooks(fwd_hooks=list(fwd_hooks)):
@@ -170,8 +182,7 @@ def concept_of_generated(tokenizer: Any, prompt: Sequence[int], generated: Seque
                          concept: str) -> np.ndarray:
     """Bool ``[len(generated)]``: which generated tokens lie in ``concept`` (``in_comment`` or
     ``in_string``), labelled in the context of the prompt."""
-    if concept not in LEXICAL:
-        raise ValueError(f"concept must be one of {LEXICAL} (labels of text that need not parse), got {concept!r}")
+    check_concept(concept)
     ids = list(prompt) + list(generated)
     text, spans = token_spans(tokenizer, ids)
     return align_to_tokens(tolerant_labels(text), spans[len(prompt):], concept)
@@ -191,6 +202,8 @@ def dose_response(model: Any, tokenizer: Any, prompts: torch.Tensor, hook_name: 
     """Fraction of generated tokens in ``concept`` when ``strength * direction`` is added at
     ``hook_name``, one entry per strength: ``[n_strengths]``."""
     direction = check_direction(direction, model.cfg.d_model)
+    check_concept(concept)
+    strengths = [check_strength(s) for s in strengths]
     out = []
     for s in strengths:
         gen = generate_ids(model, prompts, max_new_tokens, [(hook_name, add_hook(direction, s))])
@@ -198,9 +211,87 @@ def dose_response(model: Any, tokenizer: Any, prompts: torch.Tensor, hook_name: 
     return np.array(out)
 
 
+def check_directions(directions: object, d_model: int) -> torch.Tensor:
+    """Finite directions ``[n_directions, d_model]``, none of them zero, scaled to unit norm."""
+    if not isinstance(directions, torch.Tensor):
+        raise TypeError(f"directions must be a torch.Tensor [n_directions, d_model], got {type(directions).__name__}")
+    if directions.ndim != 2 or directions.shape[1] != d_model or directions.shape[0] == 0:
+        raise ValueError(f"directions must have shape [n_directions, {d_model}], got {list(directions.shape)}")
+    if not torch.isfinite(directions).all() or bool((directions.norm(dim=1) == 0).any()):
+        raise ValueError("every direction must be finite and non-zero")
+    d = directions.detach().float()
+    return d / d.norm(dim=1, keepdim=True)
+
+
+def rowwise_add_hook(directions: torch.Tensor, strength: float, n_prompts: int) -> Hook:
+    """A hook for a batch of ``n_directions`` copies of ``n_prompts`` prompts (direction-major):
+    row ``r`` gets ``strength * directions[r // n_prompts]`` at every position (out of place)."""
+    s = check_strength(strength)
+
+    def hook(act: torch.Tensor, hook: Any = None) -> torch.Tensor:
+        rows = directions.to(act.device, act.dtype).repeat_interleave(n_prompts, 0)  # [batch, d]
+        return act + s * rows[:, None, :]
+
+    return hook
+
+
+def dose_response_many(model: Any, tokenizer: Any, prompts: torch.Tensor, hook_name: str,
+                       directions: torch.Tensor, strengths: Sequence[float], concept: str = "in_comment",
+                       max_new_tokens: int = 24) -> np.ndarray:
+    """:func:`dose_response` for several directions at once: ``[n_directions, n_strengths]``.
+
+    The directions (rows of ``[n_directions, d_model]``) are scaled to unit norm, so every one is
+    added with the same norm; all of them are generated in one batch per strength (greedy decoding
+    is per row, so each row is the continuation :func:`dose_response` gives, up to float rounding),
+    and strength 0 (the unsteered model, the same for every direction) is generated once."""
+    units = check_directions(directions, model.cfg.d_model)
+    check_concept(concept)
+    strengths = [check_strength(s) for s in strengths]
+    n_dir, n_p = units.shape[0], prompts.shape[0]
+    out = np.zeros((n_dir, len(strengths)))
+    baseline: float | None = None
+    for j, s in enumerate(strengths):
+        if check_strength(s) == 0.0:
+            if baseline is None:
+                baseline = concept_fraction(tokenizer, prompts, generate_ids(model, prompts, max_new_tokens), concept)
+            out[:, j] = baseline
+            continue
+        gen = generate_ids(model, prompts.repeat(n_dir, 1), max_new_tokens,
+                           [(hook_name, rowwise_add_hook(units, s, n_p))])
+        out[:, j] = [concept_fraction(tokenizer, prompts, gen[i * n_p:(i + 1) * n_p], concept) for i in range(n_dir)]
+    return out
+
+
+def spread(values: np.ndarray) -> dict[str, np.ndarray]:
+    """Mean, standard deviation, minimum and maximum over directions (rows) of
+    ``[n_directions, n_strengths]``: each ``[n_strengths]``."""
+    v = np.asarray(values, float)
+    if v.ndim != 2 or v.shape[0] < 2:
+        raise ValueError(f"values must be [n_directions >= 2, n_strengths], got shape {list(v.shape)}")
+    return {"mean": v.mean(0), "std": v.std(0, ddof=1), "min": v.min(0), "max": v.max(0)}
+
+
+def compare_to_random(values: Sequence[float], random: np.ndarray) -> dict[str, Any]:
+    """Where one direction's curve ``[n_strengths]`` lies against random directions
+    ``[n_directions, n_strengths]`` at each strength: ``z`` (distance from the random mean in random
+    standard deviations; 0 where the random rows agree, as at strength 0) and ``position`` ("above" every random
+    direction, "below" every one, or "inside" their range)."""
+    v = np.asarray(values, float)
+    band = spread(random)
+    if v.shape != band["mean"].shape:
+        raise ValueError(f"values have shape {list(v.shape)} but random has {band['mean'].shape[0]} strengths")
+    sd = band["std"]
+    spread_zero = sd <= 1e-9 * np.maximum(np.abs(band["mean"]), 1.0)  # identical rows, up to rounding
+    z = np.divide(v - band["mean"], sd, out=np.zeros_like(v), where=~spread_zero)
+    position = ["above" if a > hi else "below" if a < lo else "inside"
+                for a, lo, hi in zip(v, band["min"], band["max"])]
+    return {"z": z, "position": position}
+
+
 @torch.no_grad()
 def steered_loss(model: Any, windows: torch.Tensor, fwd_hooks: Sequence[tuple[str, Hook]] = ()) -> float:
     """Mean next-token loss (nats) on ``windows: [n, pos]`` with ``fwd_hooks`` applied."""
+    check_hook_names(model, fwd_hooks)
     with model.hooks(fwd_hooks=list(fwd_hooks)):
         return float(model(windows, return_type="loss"))
 
@@ -239,6 +330,9 @@ def best_latent(latent_acts: np.ndarray, labels: np.ndarray, min_precision: floa
     half its maximum only where the concept holds) is at least ``min_precision``."""
     from course_utils.labels import score_units
 
+    n_rows, n_labels = np.shape(latent_acts)[0], len(np.asarray(labels))
+    if n_rows != n_labels:
+        raise ValueError(f"labels have {n_labels} entries but latent_acts has {n_rows} rows: one label per token")
     s = score_units(latent_acts, {"c": np.asarray(labels, bool)})
     f1 = np.where(s["precision"][:, 0] >= min_precision, s["f1"][:, 0], -1.0)
     return int(np.argmax(f1))

@@ -2,8 +2,9 @@
 shortened version of the page's runs (same hooks, SAE, concepts and seeds; fewer tokens and prompts).
 
 * steering: the difference-of-means direction raises the fraction of generated string tokens by at
-  least 0.1 over the unsteered baseline at strength 32, and by at least 0.1 more than a random
-  direction of the same norm; every edit of norm 8 costs held-out loss (> 0.1 nats);
+  least 0.1 over the unsteered baseline at strength 32, >= 1 standard deviation of eight random
+  directions of the same norm above their mean; the best SAE latent lies inside their range, within
+  one standard deviation of their mean; every edit of norm 8 costs held-out loss (> 0.1 nats);
 * SHIFT: the biased probe is confounded (worst group < 0.3, spurious accuracy > 0.6), the oracle beats
   it by > 0.1 on the intended label, SHIFT lowers spurious accuracy but moves intended accuracy by
   less than 0.05, so SCR < 0.2 (the paper's effect is measured to differ; sampling seeds 0-3 gave
@@ -49,6 +50,12 @@ def test_generation_without_hooks_is_the_greedy_completion(setup):
 
 @torch.no_grad()
 def test_steering_dose_response_and_cost(setup):
+    """Against eight random directions of the same norm: at strength 32 the difference of means lies
+    >= 1 random standard deviation above their mean and the best SAE latent within 1 of it. Prompt
+    seeds 0-2 x random seeds 0-1 at this size gave z = 1.2 to 3.6 (mean difference) and -0.3 to 0.7
+    (SAE latent); one draw of eight (random seed 1) holds a direction above the mean difference, so
+    "above every random direction" is not asserted. The page's run (12 prompts, random seeds 0-3)
+    gave z = 1.4 to 2.8 and -0.1 to 0.4."""
     from course_utils.corpus import load_corpus
     from course_utils.saes.course import corpus_windows
     from course_utils.saes.interp import random_directions
@@ -57,17 +64,36 @@ def test_steering_dose_response_and_cost(setup):
     y = train.labels["in_string"]
     prompts = app.prompt_windows(tok, [f.text for f in load_corpus("validation")], 8, 48, seed=0)
     mean_diff = app.mean_difference_direction(train.acts, y)
-    rand = random_directions(model.cfg.d_model, 1, seed=0)[:, 0]
-    f_md = app.dose_response(model, tok, prompts, HOOK, mean_diff, [0.0, 32.0], "in_string", 16)
-    f_rand = app.dose_response(model, tok, prompts, HOOK, rand, [0.0, 32.0], "in_string", 16)
+    latent = app.latent_direction(sae, app.best_latent(sae.encode(train.acts).numpy(), y))
+    rand = random_directions(model.cfg.d_model, 8, seed=0).T
+    table = app.dose_response_many(model, tok, prompts, HOOK, torch.stack([mean_diff, latent, *rand]),
+                                   [0.0, 32.0], "in_string", 16)
+    f_md, f_sae, f_rand = table[0], table[1], table[2:]
     assert f_md[1] - f_md[0] >= 0.1, f_md
-    # prompt seeds 0-2 gave mean-difference effects of +0.2 or more and random ones of +0.04 or less
-    assert (f_md[1] - f_md[0]) - (f_rand[1] - f_rand[0]) >= 0.1, (f_md, f_rand)
+    cmp_md, cmp_sae = app.compare_to_random(f_md, f_rand), app.compare_to_random(f_sae, f_rand)
+    assert cmp_md["z"][1] >= 1.0, (f_md, f_rand)
+    assert cmp_sae["position"][1] == "inside" and abs(cmp_sae["z"][1]) <= 1.0, (f_sae, f_rand)
+    assert cmp_md["z"][0] == 0.0 and cmp_md["position"][0] == "inside"  # strength 0: one shared run
     windows = corpus_windows(tok, "validation", 4 * 128, model.cfg.n_ctx, seed=2)
     clean = app.steered_loss(model, windows)
-    for d in (mean_diff, rand, app.latent_direction(sae, app.best_latent(sae.encode(train.acts).numpy(), y))):
+    for d in (mean_diff, latent, *rand):
         assert app.steered_loss(model, windows, [(HOOK, app.add_hook(d, 8.0))]) - clean > 0.1
     assert app.steered_loss(model, windows, [(HOOK, app.add_hook(mean_diff, 0.0))]) == pytest.approx(clean)
+
+
+@torch.no_grad()
+def test_batched_dose_response_matches_one_direction_at_a_time(setup):
+    from course_utils.corpus import load_corpus
+    from course_utils.saes.interp import random_directions
+
+    model, tok, *_ = setup
+    prompts = app.prompt_windows(tok, [f.text for f in load_corpus("validation")], 3, 48, seed=1)
+    rand = random_directions(model.cfg.d_model, 3, seed=5).T * torch.tensor([[1.0], [3.0], [0.5]])
+    many = app.dose_response_many(model, tok, prompts, HOOK, rand, [16.0, 0.0], "in_comment", 8)
+    for i in range(3):
+        one = app.dose_response(model, tok, prompts, HOOK, rand[i] / rand[i].norm(), [16.0, 0.0], "in_comment", 8)
+        assert many[i] == pytest.approx(one), i
+    assert len(set(many[:, 1])) == 1  # strength 0 is the same unsteered run for every direction
 
 
 @torch.no_grad()

@@ -216,3 +216,118 @@ def test_steering_explorer_static_twin_has_one_tab_per_strength(monkeypatch):
     assert "&lt;a 8.0&gt;" in tab.children[1].value  # escaped text of the continuation
     with pytest.raises(ValueError, match="at least one"):
         figures.steering_explorer(generate, [], [0.0], "x")
+
+
+class _FakeCfg:
+    d_model = 4
+    n_ctx = 16
+
+
+class FakeModel:
+    """Only what the argument checks read: ``cfg.d_model`` and ``hook_dict`` (no forward pass)."""
+
+    cfg = _FakeCfg()
+    hook_dict = {"blocks.0.hook_resid_pre": None}
+
+
+@pytest.mark.parametrize("kwargs, err, match", [
+    (dict(directions=torch.ones(2, 3)), ValueError, r"\[n_directions, 4\]"),
+    (dict(directions=torch.ones(4)), ValueError, r"\[n_directions, 4\]"),
+    (dict(directions=torch.zeros(0, 4)), ValueError, r"\[n_directions, 4\]"),
+    (dict(directions=torch.tensor([[1.0, 0, 0, 0], [0.0, 0, 0, 0]])), ValueError, "non-zero"),
+    (dict(directions=torch.tensor([[float("nan"), 0, 0, 0]])), ValueError, "finite"),
+    (dict(directions=[[1.0, 0, 0, 0]]), TypeError, "torch.Tensor"),
+    (dict(strengths=[0.0, float("inf")]), ValueError, "finite"),
+    (dict(strengths=[0.0, "8"]), TypeError, "real number"),
+    (dict(concept="stmt:def"), ValueError, "in_comment"),
+])
+def test_dose_response_many_rejects_bad_input_before_generating(kwargs, err, match):
+    args = dict(model=FakeModel(), tokenizer=None, prompts=torch.zeros(2, 3, dtype=torch.long),
+                hook_name="blocks.0.hook_resid_pre", directions=torch.eye(4)[:2], strengths=[0.0, 8.0],
+                concept="in_string", max_new_tokens=2)
+    args.update(kwargs)
+    with pytest.raises(err, match=match):
+        steering.dose_response_many(**args)
+
+
+def test_dose_response_rejects_a_non_finite_strength_or_unknown_concept_before_generating():
+    args = dict(model=FakeModel(), tokenizer=None, prompts=torch.zeros(2, 3, dtype=torch.long),
+                hook_name="blocks.0.hook_resid_pre", direction=torch.ones(4), concept="in_string")
+    with pytest.raises(ValueError, match="finite"):
+        steering.dose_response(**args, strengths=[0.0, float("nan")])
+    with pytest.raises(ValueError, match="in_comment"):
+        steering.dose_response(**{**args, "concept": "comment"}, strengths=[0.0])
+    with pytest.raises(ValueError, match=r"shape \[4\]"):
+        steering.dose_response(**{**args, "direction": torch.ones(5)}, strengths=[0.0])
+
+
+def test_unknown_hook_names_are_rejected():
+    with pytest.raises(ValueError, match="unknown hook name 'blocks.9.resid'"):
+        steering.steered_loss(FakeModel(), torch.zeros(1, 2, dtype=torch.long),
+                              [("blocks.9.resid", steering.add_hook(torch.ones(4), 1.0))])
+    with pytest.raises(ValueError, match="unknown hook name"):
+        steering.generate_ids(FakeModel(), torch.zeros(1, 2, dtype=torch.long), 1, [("nope", lambda a, hook=None: a)])
+
+
+def test_rowwise_add_hook_gives_each_block_of_prompts_its_direction():
+    d = torch.eye(3)[:2] * torch.tensor([[1.0], [1.0]])  # two unit directions
+    act = torch.zeros(6, 2, 3)  # 2 directions x 3 prompts, 2 positions
+    out = steering.rowwise_add_hook(d, 2.0, 3)(act)
+    assert torch.equal(act, torch.zeros(6, 2, 3))  # out of place
+    assert torch.equal(out[:3], torch.tensor([2.0, 0, 0]).expand(3, 2, 3))
+    assert torch.equal(out[3:], torch.tensor([0, 2.0, 0]).expand(3, 2, 3))
+    with pytest.raises(ValueError, match="finite"):
+        steering.rowwise_add_hook(d, float("nan"), 3)
+
+
+def test_check_directions_scales_rows_to_unit_norm():
+    units = steering.check_directions(torch.tensor([[3.0, 4.0, 0, 0], [0, 0, 0, -2.0]]), 4)
+    assert torch.allclose(units.norm(dim=1), torch.ones(2))
+    assert torch.allclose(units[0], torch.tensor([0.6, 0.8, 0, 0]))
+
+
+def test_spread_and_compare_to_random_on_a_known_case():
+    rand = np.array([[0.5, 0.2, 0.4], [0.5, 0.4, 0.2], [0.5, 0.3, 0.3]])  # std 0.1 at strengths 1, 2
+    band = steering.spread(rand)
+    assert np.allclose(band["mean"], [0.5, 0.3, 0.3]) and np.allclose(band["std"], [0.0, 0.1, 0.1])
+    assert np.allclose(band["min"], [0.5, 0.2, 0.2]) and np.allclose(band["max"], [0.5, 0.4, 0.4])
+    cmp = steering.compare_to_random([0.5, 0.6, 0.25], rand)
+    assert np.allclose(cmp["z"], [0.0, 3.0, -0.5]) and cmp["position"] == ["inside", "above", "inside"]
+    assert steering.compare_to_random([0.5, 0.1, 0.5], rand)["position"] == ["inside", "below", "above"]
+    # rows that agree up to rounding (one shared unsteered run) give z = 0, not noise / 1e-17
+    same = np.full((8, 1), 0.4666666666666667)
+    assert steering.compare_to_random([0.4666666666666667], same)["z"][0] == 0.0
+    with pytest.raises(ValueError, match="n_directions >= 2"):
+        steering.spread(rand[:1])
+    with pytest.raises(ValueError, match="3 strengths"):
+        steering.compare_to_random([0.5, 0.6], rand)
+
+
+def test_figures_draw_the_random_band():
+    from course_utils.applications import figures
+
+    rand = np.array([[0.5, 0.2], [0.5, 0.4], [0.5, 0.3]])
+    fig = figures.plot_dose_response([0, 8], {"probe": [0.5, 0.6]}, "in_string", 0.5, random=rand)
+    band, mean = fig.data[0], fig.data[1]
+    assert band.fill == "toself" and list(band.y) == [0.5, 0.4, 0.2, 0.5]  # max out, min back
+    assert np.allclose(mean.y, [0.5, 0.3]) and "n = 3" in mean.name
+    cost = figures.plot_steering_cost([0, 8], {"probe": [3.1, 3.6]}, 3.1, random=rand + 3)
+    assert cost.data[0].fill == "toself" and cost.layout.yaxis.title.text
+    with pytest.raises(ValueError, match="random must be"):
+        figures.plot_dose_response([0, 8], {"probe": [0.5, 0.6]}, "in_string", random=rand[:, :1])
+
+
+def test_shift_inputs_of_mismatched_length_or_width_are_rejected():
+    X, y, z, sae = shift.planted_task(n=400, seed=0)
+    with pytest.raises(ValueError, match="lengths differ"):
+        shift.biased_and_balanced(y, z[:-1], 10)
+    with pytest.raises(ValueError, match="n_per_group"):
+        shift.biased_and_balanced(y, z, 0)
+    with pytest.raises(ValueError, match="lengths differ"):
+        shift.concept_precision(np.ones((5, 2)), np.ones(4, bool))
+    with pytest.raises(ValueError, match="reads 24-wide"):
+        shift.run_shift(X[:, :20], y, z, X, y, z, sae, n_per_group=10)
+    with pytest.raises(ValueError, match="lengths differ"):
+        shift.run_shift(X, y[:-1], z, X, y, z, sae, n_per_group=10)
+    with pytest.raises(ValueError, match="one label per token"):
+        steering.best_latent(np.ones((5, 3)), np.ones(4, bool))
