@@ -52,17 +52,19 @@ print(", ".join(f"{k} {v}" for k, v in size.items()))
 # own tokenizer (`app.tolerant_labels`: generated code need not parse, so only the tokenizer, not
 # the parser, is used; on parsable code it agrees with the course labeller, which the tests check).
 #
-# Five unit directions in the 128-dimensional residual stream, all added with the same norm (the
-# *strength*; the residual stream's mean norm here is about 17.5):
+# Four unit directions in the 128-dimensional residual stream, and eight random ones, all added with
+# the same norm (the *strength*; the residual stream's mean norm here is about 17.5):
 #
 # * the SAE latent with the best F1 for "in a string" among latents with precision ≥ 0.9, and the
 #   latent whose decoder direction is nearest the difference of means (a supervised choice);
 # * the weight vector of a logistic-regression probe for the concept;
 # * the difference between the mean activation on string tokens and on other tokens;
-# * a random direction.
+# * eight random directions (seeded): a single random direction is one draw, and random directions
+#   differ a lot from each other, so an effect counts only if it leaves their whole range.
 
 # %%
 CONCEPT = "in_string"
+N_RANDOM = 8
 y = train.labels[CONCEPT]
 latents = sae.encode(train.acts).numpy()
 string_latent = app.best_latent(latents, y)
@@ -73,54 +75,90 @@ directions = {
     f"SAE latent {nearest}": app.latent_direction(sae, nearest),
     "probe": app.probe_direction(train.acts, y),
     "mean difference": mean_diff,
-    "random": random_directions(model.cfg.d_model, 1, seed=0)[:, 0],
 }
-cos = {k: float(v @ directions["mean difference"]) for k, v in directions.items()}
+randoms = random_directions(model.cfg.d_model, N_RANDOM, seed=0).T  # [8, d_model]
 print("cosine with the mean difference:")
-for k, c in cos.items():
-    print(f"{k:>16}: {c:5.2f}")
+for k, v in directions.items():
+    print(f"{k:>16}: {float(v @ mean_diff):5.2f}")
+rand_cos = (randoms @ mean_diff).abs()
+print(f"{'random (|cos|)':>16}: {rand_cos.mean():5.2f} mean, {rand_cos.max():.2f} max")
 print(f"mean residual norm at {HOOK}: {train.acts.norm(dim=-1).mean():.1f}")
 
 # %% [markdown]
 # Each direction is added at every position while the model continues 12 prompts greedily (48-token
 # windows of held-out standard-library files, starting at a top-level line), and the fraction of the
-# new tokens inside a string is counted:
+# new tokens inside a string is counted (`app.dose_response_many` runs all twelve directions as one
+# batch per strength):
 
 # %%
 texts = [f.text for f in load_corpus("validation")]
 prompts = app.prompt_windows(tokenizer, texts, size["prompts"], length=48, seed=0)
 strengths = [0.0, 8.0, 16.0, 32.0, 48.0]
-fractions = {
-    name: app.dose_response(
-        model, tokenizer, prompts, HOOK, d, strengths, CONCEPT, size["new"]
-    )
-    for name, d in directions.items()
-}
+every = torch.stack([*directions.values(), *randoms])  # [12, d_model]
+table = app.dose_response_many(
+    model, tokenizer, prompts, HOOK, every, strengths, CONCEPT, size["new"]
+)
+fractions = dict(zip(directions, table[: len(directions)]))
+random_fractions = table[len(directions) :]  # [8, n_strengths]
+band = app.spread(random_fractions)
+print(f"{'strength':>16}: " + "  ".join(f"{s:4g}" for s in strengths))
 for name, f in fractions.items():
     print(f"{name:>16}: " + "  ".join(f"{v:.2f}" for v in f))
+for stat in ("mean", "min", "max"):
+    print(f"{'random ' + stat:>16}: " + "  ".join(f"{v:.2f}" for v in band[stat]))
 
 # %% tags=["hide-input"]
-app.plot_dose_response(strengths, fractions, CONCEPT, baseline=fractions["probe"][0])
+app.plot_dose_response(
+    strengths, fractions, CONCEPT, baseline=table[0, 0], random=random_fractions
+)
 
 # %% [markdown] figure="dose-response"
 # Fraction of the generated tokens that lie inside a string (vertical) against the steering
 # strength, the norm of the vector added at `blocks.1.hook_resid_pre` at every position
 # (horizontal), one line per direction: the latent of the course SAE `resid1-topk-2048` best at "in
-# a string", its latent nearest the mean difference, the probe, the difference of means and a random
-# direction. Greedy continuations of the 12 held-out prompts, 20 new tokens each (CPU size); the
-# dotted line is the unsteered model.
+# a string", its latent nearest the mean difference, the probe and the difference of means. The
+# grey band spans the eight random directions (minimum to maximum) and the dashed line is their
+# mean. Greedy continuations of the 12 held-out prompts, 20 new tokens each (CPU size); the dotted
+# line is the unsteered model.
 
 # %% [markdown]
-# Read the dose-response curves ({fig}`dose-response`): the two supervised directions raise the
-# fraction of string tokens
-# above the unsteered baseline (0.47 here), the difference of means to about 0.64 at strength 32 and
-# the probe to about 0.67 before it falls back at 48. The precise SAE latent and the random direction
-# *lower* it (to about a third): at large strengths the model falls into repeating a few tokens. The
-# SAE latent nearest the mean difference raises it a little at small strengths and then falls like
-# the random direction. Single SAE latents are weaker steering handles than a difference of means
-# here, the same ordering AxBench found on large models {cite}`wu2025axbench`. The course's latents
-# are narrow (the best one fires on few string tokens), which is one reason: a latent that marks one
-# kind of string is not "the string feature".
+# Each direction against the random ones, strength by strength: the distance from the random mean
+# in random standard deviations, and whether it lies above (`^`) or below (`v`) all eight random
+# directions or inside their range (`=`):
+
+# %%
+print(f"{'strength':>16}: " + "  ".join(f"{s:6g}" for s in strengths[1:]))
+for name, f in fractions.items():
+    cmp = app.compare_to_random(f, random_fractions)
+    mark = {"above": "^", "below": "v", "inside": "="}
+    cells = [f"{z:+5.1f}{mark[p]}" for z, p in zip(cmp["z"], cmp["position"])]
+    print(f"{name:>16}: " + "  ".join(cells[1:]))
+
+# %% [markdown]
+# Read the dose-response curves ({fig}`dose-response`) against the grey band, not against one random
+# line: random directions of the same norm already move the fraction of string tokens a lot, most
+# of them *down* from the unsteered 0.47 (the model falls into repeating a few tokens), a few of
+# them up at strength 16. Against this draw of eight the difference of means lies above every
+# random direction at every strength (0.64 at strength 32, 2.8 random standard deviations above
+# the random mean), and the probe at three of the four strengths (0.67 at 32, before it falls back
+# at 48). The precise SAE latent stays inside the random range at every strength, within about
+# one random standard deviation of the random mean: measured this way its decoder direction steers no
+# better than a random direction of the same norm. The latent nearest the mean difference leaves
+# the band only at strength 8, by 0.02.
+#
+# Eight is still a small sample of random directions, and its maximum moves with the draw. Three
+# more draws of eight (random seeds 1 to 3, the same code and prompts: the benchmark
+# `ch07/steering_random_draws` in `benchmarks/bench_applications.py`, one run) put
+# the difference of means 1.4 to 2.8 random standard deviations above the random mean at strength
+# 32, but one of them (seed 1) holds a random direction that reaches 0.74, above it; the SAE
+# latent stays within 0.4 standard deviations of the random mean in every draw. The robust reading
+# is the distance from the random mean, not "above every random direction" (the tests assert the
+# former, on a smaller run).
+#
+# Single SAE latents are weaker steering handles than a difference of means here, the same ordering
+# AxBench found on large models {cite}`wu2025axbench`. The course's latents are narrow (the best one
+# fires on few string tokens), which is one reason: a latent that marks one kind of string is not
+# "the string feature".
 
 # %% [markdown]
 # ### What it costs
@@ -131,30 +169,43 @@ app.plot_dose_response(strengths, fractions, CONCEPT, baseline=fractions["probe"
 # %%
 held_out = corpus_windows(tokenizer, "validation", 8 * 128, model.cfg.n_ctx, seed=2)
 clean = app.steered_loss(model, held_out)
-costs = {
-    name: [
+
+
+def cost(d: torch.Tensor) -> list[float]:
+    return [
         app.steered_loss(model, held_out, [(HOOK, app.add_hook(d, s))])
         for s in strengths
     ]
-    for name, d in directions.items()
-}
+
+
+costs = {name: cost(d) for name, d in directions.items()}
+random_costs = torch.tensor([cost(d) for d in randoms]).numpy()  # [8, n_strengths]
+cost_band = app.spread(random_costs)
 print(f"clean held-out loss {clean:.3f} nats/token")
+print(f"{'strength':>16}: " + "  ".join(f"{s:4g}" for s in strengths))
 for name, c in costs.items():
     print(f"{name:>16}: " + "  ".join(f"{v:.2f}" for v in c))
+for stat in ("mean", "min", "max"):
+    print(f"{'random ' + stat:>16}: " + "  ".join(f"{v:.2f}" for v in cost_band[stat]))
 
 # %% tags=["hide-input"]
-app.plot_steering_cost(strengths, costs, clean)
+app.plot_steering_cost(strengths, costs, clean, random=random_costs)
 
 # %% [markdown] figure="steering-cost"
 # Next-token loss on held-out code (nats per token, vertical) with each direction of
 # {fig}`dose-response` added at every position, against the steering strength (horizontal), one
-# line per direction; the dotted line is the clean model's loss.
+# line per direction; the grey band spans the eight random directions (minimum to maximum), the
+# dashed line is their mean and the dotted line is the clean model's loss.
 
 # %% [markdown]
-# Every direction costs about the same at a given strength, random included ({fig}`steering-cost`):
-# the loss grows with the norm of the edit, not with its meaning. At strength 8 (about half the residual norm) the cost is
-# already 0.3 to 0.5 nats per token; at 32, where the string fraction peaks, it is 3 to 4 nats.
-# Steering a two-layer model this hard is a blunt instrument.
+# Cost grows with the norm of the edit for every direction, random included ({fig}`steering-cost`).
+# At strength 8 (about half the residual norm) it is already 0.1 to 0.5 nats per token, and at 32,
+# where the string fraction peaks, 2 to 4 nats. The eight random directions alone span 3.28 to 3.59
+# nats at strength 8 and 5.1 to 6.9 at 32. The SAE latents lie inside that band; the difference of
+# means and the probe lie at its top and leave it at some strengths (8 and 16 for the mean
+# difference; 8, 16 and 48 for the probe): the directions that change what the model writes cost a little
+# more than a random edit of the same size, not less. Steering a two-layer model this hard is a
+# blunt instrument.
 #
 # ### Steering explorer
 #
@@ -476,28 +527,32 @@ for name, v in spliced.items():
 #
 # ### Claims checked before repeating them
 #
-# Seed 003 of the reading list was written with AI help. Its claims were checked against their sources
-# where the course could; the page repeats only the first group.
+# Seed 003 of the reading list was written with AI help. Each of its claims that this page
+# mentions was looked up in the sources the course could search (stored copies of public pages,
+# documentation and repositories; no live web). *Supported* means a source says the same;
+# *contradicted* means a source says otherwise; *not checked* means no source was found here, and
+# the page does not repeat the claim.
 #
 # | claim in seed 003 | status |
 # |---|---|
-# | 1M, 4M and 34M-feature SAEs on Claude 3 Sonnet; safety-relevant features | matches {cite}`templeton2024scaling` |
-# | a 16-million-latent SAE on GPT-4, 40 billion training tokens | matches {cite}`gao2024scaling` |
-# | narrow fine-tuning on insecure code made Qwen2.5-Coder-32B broadly misaligned | matches {cite}`betley2025emergent` (which studies GPT-4o and Qwen2.5-Coder-32B-Instruct); "regularly develop" overstates it |
-# | incidental polysemanticity "published at ICLR 2026" | the work is {cite}`lecomte2023incidental` (2023 preprint); the venue was not verified |
-# | Gemma Scope 2: "110 petabytes", "over 1 trillion parameters" | not verified from a primary source; not repeated |
-# | "US\$4.6 million" of exploits found by "interpretability and agentic testing" | not verified; as far as the course can tell it comes from an agentic cyber-capability evaluation, not from interpretability, so it is not evidence for interpretability |
-# | Anthropic's pre-deployment interpretability scans of "Claude 3.5 and 4.5" | not verified; not repeated |
-# | SAE training costs "20% of GPT-3 compute"; the frontier-model cost table | not verified; not repeated |
-# | clamping an "internal conflicts" feature to make the model honest in real time | not verified as described; not repeated |
+# | 1M, 4M and 34M-feature SAEs on Claude 3 Sonnet; safety-relevant features | supported {cite}`templeton2024scaling` |
+# | a 16-million-latent SAE on GPT-4, 40 billion training tokens | supported {cite}`gao2024scaling` |
+# | Gemma Scope 2: SAEs and transcoders on every layer of the Gemma 3 family (up to 27B), "over 1 trillion" parameters, "110 petabytes" | supported: the announcement says producing it stored about 110 PB of data and trained over 1 trillion parameters, for all Gemma 3 sizes from 270M to 27B {cite}`deepmind2025gemmascope2` (read in stored copies of the post). The seed's "the 110-petabyte Gemma Scope 2 suite" misstates it: 110 PB is what was stored to make it, not the size of the suite |
+# | narrow fine-tuning on insecure code made Qwen2.5-Coder-32B broadly misaligned | supported {cite}`betley2025emergent` (GPT-4o and Qwen2.5-Coder-32B-Instruct); "advanced AI systems regularly develop" it overstates the paper |
+# | incidental polysemanticity "published at ICLR 2026" | the work is {cite}`lecomte2023incidental` (a 2023 preprint); the venue was not checked: no source found here |
+# | "US\$4.6 million" of exploits found with "interpretability and agentic testing" of "Claude 3.5 Sonnet and GPT-5", and two zero-days | contradicted as stated. The source {cite}`anthropic2025smartcontracts` is an agentic exploitation benchmark (SCONE-bench, 405 exploited smart contracts) run in blockchain simulators: US\$4.6M is the simulated value of exploits that Claude Opus 4.5, Claude Sonnet 4.5 and GPT-5 wrote for contracts exploited after March 2025; the two zero-days (Sonnet 4.5 and GPT-5) were worth US\$3,694. No interpretability is involved and Claude 3.5 Sonnet is not among the models, so it is no evidence for interpretability |
+# | interpretability in Anthropic's pre-deployment safety assessments of "Claude 3.5 and 4.5" | half supported: the Claude Sonnet 4.5 system card {cite}`anthropic2025sonnet45card` reports a pre-deployment white-box alignment assessment with SAE features and steering (as summarised by the pages found here; the card itself was not read); nothing was found for Claude 3.5: not checked, not repeated |
+# | SAE training costs "20% of GPT-3 compute"; the frontier-model cost table | not checked (no source found here); not repeated |
+# | clamping an "internal conflicts" feature to make the model honest in real time | not checked: the scaling paper {cite}`templeton2024scaling` reports deception-related features and clamping, but this case was not found in what could be read here; not repeated |
 
 # %% [markdown]
 # ## Summary
 #
-# * Steering is measurable with labels: on the course model a difference of means or a probe direction
-#   raises the share of generated string tokens over the unsteered baseline; the best single SAE latent
-#   and a random direction of the same norm do not, and every direction costs held-out loss in
-#   proportion to its norm.
+# * Steering is measurable with labels: on the course model a difference of means or a probe
+#   direction raises the share of generated string tokens well above the mean of eight random
+#   directions of the same norm (1.4 to 2.8 random standard deviations at strength 32, over four
+#   draws of eight); the best single SAE latent stays inside the random range, and every direction
+#   costs held-out loss that grows with its norm (the supervised ones a little more than random).
 # * SHIFT, with every judgement made by ground-truth labels, barely moves a confounded probe on the
 #   course model (SCR about 0.1; the paper's result is *measured to differ*), nor does the neuron
 #   skyline: "inside brackets" is carried redundantly, not by a few latents. On a planted task where
