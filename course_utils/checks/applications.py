@@ -6,11 +6,15 @@ Each check compares the learner's function with the reference on seeded inputs (
 float64 at float64 tolerances; batch 1, other widths), checks gradients where the function is used
 inside a forward pass, names known mistakes, and checks the stated errors on bad input.
 
-Mistake kinds covered: differentiability (steering, ablation: ``grad``), shapes (batch 1, other
-widths, one latent, no latent), independence (per-position / per-example results), parameters
-(strength 0 and negative, baseline not first, ``k = 0`` and ``k = n``), dtypes (bool labels,
-float64), side effects (inputs modified in place), stated requirements (ValueError on a non-finite
-strength, unknown latent ids, mismatched lengths, no zero strength).
+Mistake kinds covered, per check (each check's docstring says which apply and why the others do not;
+``tests/checks/test_applications_checks.py`` feeds a wrong implementation for every kind that applies):
+differentiability (steering, ablation: ``grad``), shapes (batch 1, other widths, one latent, no
+latent, 0-d results), independence (per-position / per-example / per-latent / per-feature results,
+groups by both labels), parameters (strength 0 and negative, baseline not first, ``k = 0`` and
+``k = n``), dtypes (bool labels, float64 at float64 tolerance, the stated float32 results), side
+effects (inputs modified in place), stated requirements (ValueError on a non-finite strength, unknown
+latent ids, mismatched lengths, no zero strength, a probe of the wrong width). Randomness does not
+apply to any of the six: none of them samples.
 """
 
 from __future__ import annotations
@@ -56,9 +60,11 @@ def _add_steering(act: torch.Tensor, direction: torch.Tensor, strength: float) -
 
 
 def check_add_steering(fn: Callable[..., Any]) -> None:
-    """Covers: normalisation, every position and batch item (independence), strength 0 / negative
-    (parameters), float64, gradients to ``act`` and ``direction``, in-place edits, and the stated
-    ValueError on a non-finite strength."""
+    """Covers: differentiability (gradients to ``act`` and ``direction``), shapes (batch 1, one
+    position, widths 6, 8 and 16: a hard-coded width fails), independence (every position and batch
+    item is edited), parameters (normalisation; strength 0 and negative), dtypes (float64 at float64
+    tolerance), side effects (in-place edits of ``act``) and the stated ValueError on a non-finite
+    strength. Randomness: not applicable (nothing is sampled)."""
     cases = []
     for seed, (b, p, d), s in ((0, (2, 5, 8), 3.0), (1, (1, 1, 16), -2.5), (2, (3, 4, 6), 0.0)):
         for dt in (torch.float32, torch.float64):
@@ -97,9 +103,12 @@ def _dose_response(in_concept: torch.Tensor, strengths: torch.Tensor) -> torch.T
 
 
 def check_dose_response(fn: Callable[..., Any]) -> None:
-    """Covers: mean over prompts and tokens (not one axis only), the baseline found by value not by
-    position (parameters), bool input (dtypes: the result is float32), batch 1, and the stated
-    ValueError when no strength is 0."""
+    """Covers: shapes (one prompt, one token; the mean over prompts and tokens, not one axis only),
+    independence (one fraction per strength: pooling strengths fails), parameters (the baseline found
+    by value, not by position), dtypes (bool input; the stated float32 result), side effects (inputs
+    modified in place) and the stated ValueError when no strength is 0. Differentiability: not
+    applicable (labels of generated tokens are counted, nothing is trained through this);
+    randomness: not applicable."""
     cases = []
     for seed, (n_s, b, t), zero_at in ((0, (5, 4, 6), 0), (1, (4, 1, 3), 2), (2, (3, 6, 1), 1)):
         g = _gen(seed)
@@ -116,6 +125,9 @@ def check_dose_response(fn: Callable[..., Any]) -> None:
         Mistake("you divided by the baseline (a ratio); the effect is the difference of fractions",
                 lambda in_concept, strengths: (lambda f: f / f[strengths == 0][0])(
                     in_concept.float().mean(dim=(1, 2)))),
+        Mistake("you subtracted the mean over all strengths; each strength's effect is against the "
+                "fraction at strength 0 only",
+                lambda in_concept, strengths: (lambda f: f - f.mean())(in_concept.float().mean(dim=(1, 2)))),
     ]
     n = check_function("dose_response", fn, _dose_response, cases, mistakes, atol=1e-6)
     _expect_value_error("dose_response", fn, dict(in_concept=torch.ones(2, 2, 2, dtype=torch.bool),
@@ -134,9 +146,12 @@ def _latent_attribution(f_pos: torch.Tensor, f_neg: torch.Tensor, W_dec: torch.T
 
 
 def check_latent_attribution(fn: Callable[..., Any]) -> None:
-    """Covers: the decoder projection (``W_dec @ w``, not ``W_dec.T``), the class means (not sums, with
-    classes of different sizes), the absolute value, non-square shapes and one example per class, and
-    the stated ValueError for a probe of the wrong width."""
+    """Covers: shapes (the decoder projection ``W_dec @ w``, not ``W_dec.T``; non-square shapes; one
+    example per class), independence (one score per latent, not normalised across latents; the
+    negative class), parameters (class means, not sums, with classes of different sizes; the absolute
+    value), dtypes (float64 at float64 tolerance), side effects (inputs modified in place) and the
+    stated ValueError for a probe of the wrong width. Differentiability: not applicable (a ranking,
+    computed without gradients on the page); randomness: not applicable."""
     cases = []
     for seed, (n_pos, n_neg, d_sae, d) in ((0, (7, 4, 12, 5)), (1, (1, 1, 6, 3)), (2, (3, 9, 10, 10))):
         for dt in (torch.float32, torch.float64):
@@ -154,6 +169,9 @@ def check_latent_attribution(fn: Callable[..., Any]) -> None:
                 lambda f_pos, f_neg, W_dec, w: (f_pos.mean(0) - f_neg.mean(0)).abs()),
         Mistake("you used only the positive class; subtract the negative class's mean",
                 lambda f_pos, f_neg, W_dec, w: (f_pos.mean(0) * (W_dec @ w)).abs()),
+        Mistake("you normalised the attributions across latents; each latent's score stands on its own",
+                lambda f_pos, f_neg, W_dec, w: (lambda a: a / a.sum())(
+                    ((f_pos.mean(0) - f_neg.mean(0)) * (W_dec @ w)).abs())),
     ]
     n = check_function("latent_attribution", fn, _latent_attribution, cases, mistakes)
     g = _gen(4)
@@ -175,9 +193,11 @@ def _ablate(x: torch.Tensor, f: torch.Tensor, W_dec: torch.Tensor, latents: list
 
 
 def check_ablate_latents(fn: Callable[..., Any]) -> None:
-    """Covers: the error term kept (not the bare reconstruction), only the listed latents removed
-    (one, several, none), per-example activations (independence), gradients to ``x`` and ``f``
-    (differentiability), in-place edits, and the stated ValueError for unknown latent ids."""
+    """Covers: differentiability (gradients to ``x`` and ``f``), shapes (one example; one, several and
+    no latents), independence (per-example activations), parameters (only the listed latents removed,
+    the error term ``x - f @ W_dec`` kept), dtypes (float64 at float64 tolerance), side effects
+    (in-place edits of ``x``) and the stated ValueError for unknown latent ids. Randomness: not
+    applicable."""
     cases = []
     for seed, (n, d_sae, d), lat in ((0, (6, 10, 4), [2, 7]), (1, (1, 5, 3), [4]), (2, (4, 8, 8), []),
                                      (3, (5, 12, 6), [0, 3, 11, 5])):
@@ -221,9 +241,11 @@ def _worst_group(pred: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> torch.
 
 
 def check_worst_group_accuracy(fn: Callable[..., Any]) -> None:
-    """Covers: accuracy on the intended label within each (y, z) group, the minimum (not the mean, not
-    overall), empty groups skipped, bool inputs, and the stated ValueError for labels of mismatched
-    length."""
+    """Covers: shapes (9 to 60 tokens; empty groups skipped), independence (groups by both labels, not
+    by y alone), parameters (the minimum, not the mean, not the overall accuracy; accuracy on y, not
+    z), dtypes (bool inputs; the stated 0-d float32 result: a float64 tensor or a Python float fails),
+    side effects (inputs modified in place) and the stated ValueError for labels of mismatched length.
+    Differentiability: not applicable (accuracies of hard predictions); randomness: not applicable."""
     cases = []
     for seed, n in ((0, 40), (1, 9), (2, 60)):
         g = _gen(seed)
@@ -244,6 +266,9 @@ def check_worst_group_accuracy(fn: Callable[..., Any]) -> None:
                                                 if ((y == a) & (z == c)).any()]).mean()),
         Mistake("you scored the predictions against the spurious label z; accuracy is on the intended y",
                 lambda pred, y, z: _worst_group(pred, z, y)),
+        Mistake("you grouped the tokens by y only; the groups are the four (y, z) combinations",
+                lambda pred, y, z: torch.stack([(pred[y == a] == a).float().mean() for a in (True, False)
+                                                if (y == a).any()]).min()),
     ]
     n = check_function("worst_group_accuracy", fn, _worst_group, cases, mistakes, atol=1e-6)
     _expect_value_error("worst_group_accuracy", fn, dict(pred=torch.ones(5, dtype=torch.bool),
@@ -257,9 +282,12 @@ def check_worst_group_accuracy(fn: Callable[..., Any]) -> None:
 
 
 def check_monosemantic_loss(fn: Callable[..., Any]) -> None:
-    """Covers: features kept by importance (not by index: importances are shuffled in some cases), the
-    variance of a dropped feature (its best constant output is the mean), the mean over features,
-    per-feature probabilities, ``k = 0`` and ``k = n`` (parameters), float64."""
+    """Covers: shapes (4 to 12 features; the stated 0-d result), independence (each feature's own
+    probability), parameters (features kept by importance, not by index: importances are shuffled;
+    ``k = 0`` and ``k = n``; the variance of a dropped feature, since its best constant output is the
+    mean; the mean over features), dtypes (float64 at float64 tolerance), side effects (inputs
+    modified in place). Differentiability: not applicable (a closed form, not trained through);
+    randomness: not applicable."""
     cases = []
     for seed, n, k in ((0, 8, 3), (1, 5, 0), (2, 6, 6), (3, 12, 5)):
         for dt in (torch.float32, torch.float64):
@@ -283,6 +311,9 @@ def check_monosemantic_loss(fn: Callable[..., Any]) -> None:
         Mistake("you summed over features; the loss is the mean over all n_feat features",
                 lambda importance, feature_probability, k: _mono_ref(importance, feature_probability, k)
                 * len(importance)),
+        Mistake("you used one probability (the mean) for every feature; each feature has its own p_i",
+                lambda importance, feature_probability, k: _mono_ref(
+                    importance, feature_probability.mean().expand_as(feature_probability), k)),
     ]
     n = check_function("monosemantic_loss", fn, _mono_ref, cases, mistakes)
     passed("monosemantic_loss", f"{n} cases")

@@ -75,6 +75,12 @@ def test_stub_passes_through_as_not_implemented(check):
                                                                      / direction.norm()).float(), "dtype"),
     ("stated: non-finite strength accepted", lambda act, direction, strength: act + strength * direction
      / direction.norm(), "non-finite|accepted|normalised|nan"),
+    ("shapes: width hard-coded to 8", lambda act, direction, strength: act + strength * (direction
+                                                                         / direction.norm()).view(1, 1, 8),
+     "raised|shape"),
+    ("parameters: sign of the strength dropped",
+     lambda act, direction, strength: act + abs(strength) * direction / direction.norm(), "wrong|subtracted"),
+    # randomness: not applicable, add_steering samples nothing
 ])
 def test_add_steering_rejects(kind, wrong, diagnosis):
     with pytest.raises(CheckFailed, match=diagnosis):
@@ -98,6 +104,15 @@ def test_add_steering_requires_value_error_on_nan():
         in_concept.float().mean(dim=2)[:, 0]), "shape|wrong"),
     ("dtypes: bool summed as int", lambda in_concept, strengths: (lambda f: f - f[strengths == 0][0])(
         in_concept.sum(dim=(1, 2))), "dtype|wrong"),
+    ("dtypes: float64 returned where float32 is stated", lambda in_concept, strengths: (
+        lambda f: f - f[strengths == 0][0])(in_concept.double().mean(dim=(1, 2))), "dtype"),
+    ("independence: baseline pooled over strengths", lambda in_concept, strengths: (
+        lambda f: f - f.mean())(in_concept.float().mean(dim=(1, 2))), "mean over all strengths"),
+    ("side effects: strengths rescaled in place", lambda in_concept, strengths: (
+        lambda f, z: f - f[z][0])(in_concept.float().mean(dim=(1, 2)), strengths.div_(strengths.max()) == 0),
+     "in place"),
+    # differentiability: not applicable (counts of labels, nothing is trained through this)
+    # randomness: not applicable (nothing is sampled)
 ])
 def test_dose_response_rejects(kind, wrong, diagnosis):
     with pytest.raises(CheckFailed, match=diagnosis):
@@ -125,6 +140,14 @@ def test_dose_response_requires_a_zero_strength():
      if W_dec.shape[0] == W_dec.shape[1] else (W_dec.T @ w), "raised|shape|wrong"),
     ("independence: negatives ignored", lambda f_pos, f_neg, W_dec, w: (f_pos.mean(0) * (W_dec @ w)).abs(),
      "negative class"),
+    ("independence: normalised across latents", lambda f_pos, f_neg, W_dec, w: (lambda a: a / a.sum())(
+        ((f_pos.mean(0) - f_neg.mean(0)) * (W_dec @ w)).abs()), "normalised"),
+    ("dtypes: float32 inside", lambda f_pos, f_neg, W_dec, w: latent_attribution(
+        f_pos.float(), f_neg.float(), W_dec.float(), w.float()).to(w.dtype), "float32|float64"),
+    ("side effects: positives centred in place", lambda f_pos, f_neg, W_dec, w: (
+        f_pos.sub_(f_neg.mean(0)).mean(0) * (W_dec @ w)).abs(), "in place"),
+    # differentiability: not applicable (a ranking of latents, computed without gradients)
+    # randomness: not applicable (nothing is sampled)
 ])
 def test_latent_attribution_rejects(kind, wrong, diagnosis):
     with pytest.raises(CheckFailed, match=diagnosis):
@@ -149,6 +172,11 @@ def test_latent_attribution_requires_width_check():
     ("differentiability: detached", lambda x, f, W_dec, latents: (x - f[:, latents] @ W_dec[latents]).detach(),
      "gradient"),
     ("side effects: in place", lambda x, f, W_dec, latents: x.sub_(f[:, latents] @ W_dec[latents]), "in place"),
+    ("shapes: no latents crashes", lambda x, f, W_dec, latents: x - torch.stack(
+        [f[:, j:j + 1] * W_dec[j] for j in latents]).sum(0), "raised"),
+    ("dtypes: float32 hard-coded", lambda x, f, W_dec, latents: (x - f[:, latents] @ W_dec[latents]).float(),
+     "dtype"),
+    # randomness: not applicable (nothing is sampled)
 ])
 def test_ablate_latents_rejects(kind, wrong, diagnosis):
     with pytest.raises(CheckFailed, match=diagnosis):
@@ -164,6 +192,12 @@ def test_ablate_latents_requires_id_check():
         checks.check_ablate_latents(lenient)
 
 
+def _worst_hits_in_place(pred, y, z):
+    hits = pred.logical_xor_(~y)  # in place: pred now says whether each prediction is right
+    return torch.stack([hits[(y == a) & (z == c)].float().mean() for a in (True, False) for c in (True, False)
+                        if ((y == a) & (z == c)).any()]).min()
+
+
 @pytest.mark.parametrize("kind, wrong, diagnosis", [
     ("statistics: overall accuracy", lambda pred, y, z: (pred == y).float().mean(), "overall"),
     ("statistics: mean of groups", lambda pred, y, z: torch.stack(
@@ -173,6 +207,13 @@ def test_ablate_latents_requires_id_check():
     ("shapes: empty groups not skipped", lambda pred, y, z: torch.stack(
         [(pred[(y == a) & (z == c)] == a).float().mean() for a in (True, False) for c in (True, False)]).min(),
      "NaN|nan|wrong"),
+    ("independence: grouped by y only", lambda pred, y, z: torch.stack(
+        [(pred[y == a] == a).float().mean() for a in (True, False) if (y == a).any()]).min(), "y only"),
+    ("dtypes: float64 result", lambda pred, y, z: checks._worst_group(pred, y, z).double(), "dtype"),
+    ("dtypes: a Python float", lambda pred, y, z: float(checks._worst_group(pred, y, z)), "float|type|tensor"),
+    ("side effects: predictions turned into hits in place", _worst_hits_in_place, "in place"),
+    # differentiability: not applicable (accuracies of hard predictions)
+    # randomness: not applicable (nothing is sampled)
 ])
 def test_worst_group_rejects(kind, wrong, diagnosis):
     with pytest.raises(CheckFailed, match=diagnosis):
@@ -202,6 +243,17 @@ def _by_index(importance, feature_probability, k):
      monosemantic_loss(importance, feature_probability, k) * len(importance), "summed"),
     ("dtypes: float32 inside", lambda importance, feature_probability, k:
      monosemantic_loss(importance.float(), feature_probability.float(), k).to(importance.dtype), "float32|float64"),
+    ("independence: one probability for all features", lambda importance, feature_probability, k:
+     monosemantic_loss(importance, feature_probability.mean().expand_as(feature_probability), k),
+     "one probability"),
+    ("shapes: a 1-element tensor instead of 0-d", lambda importance, feature_probability, k:
+     monosemantic_loss(importance, feature_probability, k).reshape(1), "shape"),
+    ("side effects: importance zeroed in place", lambda importance, feature_probability, k: (
+        lambda order: (importance.index_fill_(0, order[:k], 0.0) * (
+            feature_probability / 3 - feature_probability**2 / 4)).sum() / len(importance))(
+        importance.argsort(descending=True)), "in place"),
+    # differentiability: not applicable (a closed form, not trained through)
+    # randomness: not applicable (nothing is sampled)
 ])
 def test_monosemantic_loss_rejects(kind, wrong, diagnosis):
     with pytest.raises(CheckFailed, match=diagnosis):
