@@ -96,7 +96,7 @@ for name, log in logs.items():
 # tokens and gets the same numbers. Here the layer-0 MLP's TopK SAE is measured again, live:
 
 # %%
-# load_course_sae checks the checksums, the config, the hook and its width
+# load_course_sae checks the checksums, the config, the course model, the hook and its width
 sae = load_course_sae("mlp0-topk-2048", model)
 base = baselines(model, MLP0, val)
 ev = evaluate_sae(model, sae, MLP0, val, base=base)

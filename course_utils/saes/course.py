@@ -20,8 +20,9 @@ reads raw activations; decoder rows stay unit-norm), evaluates it on held-out va
 SAELens's format (``cfg.json``, ``sae_weights.safetensors`` in float16 to keep the shipped files small)
 plus ``training_log.json``; ``manifest.json`` records every file's SHA-256.
 
-:func:`load_course_sae` checks the checksums and the configuration before returning an SAE (float32,
-eval mode), and with a model it checks that the hook exists and has the SAE's width.
+:func:`load_course_sae` checks the checksums, the configuration and that the SAE was trained on the
+shipped course model before returning it (float32, eval mode), and with a model it checks that the
+hook exists and has the SAE's width.
 """
 
 from __future__ import annotations
@@ -328,8 +329,9 @@ def _model_digest() -> str:
 
 def load_course_sae(name: str, model: Any | None = None, path: Path = COURSE_SAE_DIR) -> SAE:
     """A shipped course SAE (float32, eval mode), after checking every file's SHA-256 against
-    ``manifest.json`` and the saved config against the manifest's spec. With ``model``, also check
-    that the model has the SAE's hook and that the activation there has the SAE's width."""
+    ``manifest.json``, the saved config against the manifest's spec and the course model its log
+    names against the shipped one. With ``model``, also check that the model has the SAE's hook and
+    that the activation there has the SAE's width."""
     if not isinstance(name, str):
         raise TypeError(f"name must be a str such as 'mlp0-topk-2048', got {type(name).__name__}")
     path = Path(path)
@@ -351,6 +353,12 @@ def load_course_sae(name: str, model: Any | None = None, path: Path = COURSE_SAE
             raise CourseSAEError(f"{key} does not match its checksum in {MANIFEST} (sha256 {got[:12]}..., "
                                  f"expected {digest[:12]}...): the file is corrupted or was replaced")
     entry = manifest["saes"][name]
+    log = path / name / LOG
+    trained_on = json.loads(log.read_text()).get("model_sha256") if log.exists() else None
+    if trained_on is not None and trained_on != _model_digest():
+        raise CourseSAEError(f"{name} was trained on another course model (model.safetensors sha256 "
+                             f"{trained_on[:12]}..., the shipped model is {_model_digest()[:12]}...): its latents "
+                             "would read other features; retrain with `python -m course_utils.saes train-course-saes`")
     cfg = json.loads((path / name / "cfg.json").read_text())
     want = entry["spec"]
     course = cfg["metadata"].get("course_utils", {})

@@ -89,19 +89,33 @@ def test_corrupted_file_is_named(short_runs, tmp_path):
         load_course_sae(NAME, path=run)
 
 
-def test_mismatched_config_is_named(short_runs, tmp_path):
-    """A cfg.json edited to another hook (and its checksum updated) no longer matches the manifest."""
+def edit_and_rechecksum(short_runs, tmp_path, file: str, edit) -> object:
+    """A copy of the short run with ``NAME/file`` (JSON) changed by ``edit`` and its checksum updated,
+    so only the loader's consistency checks can notice."""
     from course_utils.saes.course import sha256
 
     run = copy_run(short_runs, tmp_path)
-    cfg_path = run / NAME / "cfg.json"
-    cfg = json.loads(cfg_path.read_text())
-    cfg["metadata"]["hook_name"] = MLP0
-    cfg_path.write_text(json.dumps(cfg))
+    path = run / NAME / file
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
     manifest = json.loads((run / "manifest.json").read_text())
-    manifest["sha256"][f"{NAME}/cfg.json"] = sha256(cfg_path)
+    manifest["sha256"][f"{NAME}/{file}"] = sha256(path)
     (run / "manifest.json").write_text(json.dumps(manifest))
+    return run
+
+
+def test_mismatched_config_is_named(short_runs, tmp_path):
+    """A cfg.json edited to another hook (and its checksum updated) no longer matches the manifest."""
+    run = edit_and_rechecksum(short_runs, tmp_path, "cfg.json", lambda c: c["metadata"].update(hook_name=MLP0))
     with pytest.raises(CourseSAEError, match="hook_name is 'blocks.0.mlp.hook_post', expected 'blocks.1.hook_resid_pre'"):
+        load_course_sae(NAME, path=run)
+
+
+def test_sae_of_another_course_model_is_named(short_runs, tmp_path):
+    """A training log naming other model weights (its checksum updated): the loader refuses it."""
+    run = edit_and_rechecksum(short_runs, tmp_path, "training_log.json", lambda log: log.update(model_sha256="0" * 64))
+    with pytest.raises(CourseSAEError, match="trained on another course model .*sha256 000000000000"):
         load_course_sae(NAME, path=run)
 
 
