@@ -342,25 +342,44 @@ def prompt_windows(tokenizer: Any, texts: Sequence[str], n_prompts: int, length:
                    ) -> torch.Tensor:
     """``[n_prompts, length]`` token ids: each the first ``length`` tokens of a text from a random
     top-level line start (not indented, and outside any string or comment by the course labeller) of a
-    random parsable text (seeded), so that labels of prompt + continuation start in a known state."""
+    random parsable text (seeded), so that labels of prompt + continuation start in a known state.
+
+    One round takes one start from each text, in a seeded random order; when more prompts are asked
+    for than one round gives, further rounds take other starts of the same texts (so prompts of one
+    text may overlap)."""
     from course_utils.labels import LabelError, char_labels
 
+    if isinstance(n_prompts, bool) or not isinstance(n_prompts, int) or n_prompts < 1:
+        raise ValueError(f"n_prompts must be a positive int, got {n_prompts!r}")
     g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(texts), generator=g).tolist()
+    unused: dict[int, list[int]] = {}  # text -> line starts not yet taken
     out: list[list[int]] = []
-    for i in torch.randperm(len(texts), generator=g).tolist():
-        text = texts[i]
-        try:
-            lab = char_labels(text)
-        except LabelError:
-            continue
-        starts = [0] + [k + 1 for k, ch in enumerate(text[:-1]) if ch == "\n"]
-        starts = [a for a in starts if text[a] not in " \t\n#" and not lab.in_string[a]]
-        if not starts:
-            continue
-        a = starts[int(torch.randint(len(starts), (1,), generator=g))]
-        ids = tokenizer.encode(text[a:]).ids
-        if len(ids) >= length:
-            out.append(ids[:length])
-        if len(out) == n_prompts:
-            return torch.tensor(out)
-    raise ValueError(f"only {len(out)} of the texts give a {length}-token prompt; pass more texts")
+    while True:
+        took = False
+        for i in order:
+            if i not in unused:
+                unused[i] = _top_level_starts(texts[i], char_labels, LabelError)
+            starts = unused[i]
+            if not starts:
+                continue
+            a = starts.pop(int(torch.randint(len(starts), (1,), generator=g)))
+            took = True
+            ids = tokenizer.encode(texts[i][a:]).ids
+            if len(ids) >= length:
+                out.append(ids[:length])
+            if len(out) == n_prompts:
+                return torch.tensor(out)
+        if not took:
+            raise ValueError(f"the texts give only {len(out)} {length}-token prompts; pass more texts")
+
+
+def _top_level_starts(text: str, char_labels: Any, LabelError: type[Exception]) -> list[int]:
+    """Offsets of the lines of ``text`` that start at top level outside strings (none if it does not
+    parse)."""
+    try:
+        lab = char_labels(text)
+    except LabelError:
+        return []
+    starts = [0] + [k + 1 for k, ch in enumerate(text[:-1]) if ch == "\n"]
+    return [a for a in starts if text[a] not in " \t\n#" and not lab.in_string[a]]

@@ -331,3 +331,31 @@ def test_shift_inputs_of_mismatched_length_or_width_are_rejected():
         shift.run_shift(X, y[:-1], z, X, y, z, sae, n_per_group=10)
     with pytest.raises(ValueError, match="one label per token"):
         steering.best_latent(np.ones((5, 3)), np.ones(4, bool))
+
+
+class _CharTokenizer:
+    """One token per character (enough for prompt_windows)."""
+
+    class _Enc:
+        def __init__(self, text: str) -> None:
+            self.ids = [ord(c) for c in text]
+
+    def encode(self, text: str) -> "_CharTokenizer._Enc":
+        return self._Enc(text)
+
+
+def test_prompt_windows_takes_further_starts_when_the_texts_run_out():
+    texts = ["x = 1\ny = 2\nz = 3\nw = 4\n", "def f():\n    return 1\na = f()\n"]
+    tok = _CharTokenizer()
+    one_round = steering.prompt_windows(tok, texts, 2, length=6, seed=0)
+    more = steering.prompt_windows(tok, texts, 5, length=6, seed=0)
+    assert more.shape == (5, 6) and torch.equal(more[:2], one_round)  # the first round is unchanged
+    assert len({tuple(r) for r in more.tolist()}) == 5  # no start is taken twice
+    decoded = ["".join(map(chr, r)) for r in more.tolist()]
+    assert all(d[0] not in " \t#" for d in decoded)  # every prompt starts at a top-level line
+    assert steering.prompt_windows(tok, texts, 6, length=6, seed=0).shape == (6, 6)  # 4 + 2 top-level lines
+    with pytest.raises(ValueError, match="only 6 6-token prompts"):
+        steering.prompt_windows(tok, texts, 7, length=6, seed=0)
+    for bad in (0, 2.0, True):
+        with pytest.raises(ValueError, match="n_prompts"):
+            steering.prompt_windows(tok, texts, bad)
