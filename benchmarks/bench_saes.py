@@ -4,6 +4,17 @@ on the same data, dictionary and batch size, and the time each architecture take
 Run with ``python -m course_utils.bench -k 'ch04/*'``. Both trainers get the same pre-generated
 batches (so data generation is not timed) on one CPU thread, interleaved and best of three (the load
 of a shared CPU drifts); the ratio is ours / theirs in examples per second.
+
+Same work per step on both sides: one float32 batch, the same dictionary and hyperparameters, a full
+forward and backward pass, gradient clipping at norm 1, one (unfused) Adam step, dead-latent
+tracking and AuxK where the architecture has it. Where the steps differ: sae-lens also accumulates a
+per-latent firing count every step (``act_freq_scores``) and refreshes a progress bar, which we skip;
+its TopK-family classes rescale the latents by the decoder norms instead of keeping unit-norm rows, as
+ours do, by projecting the gradient and renormalising after each step (work sae-lens skips); our
+Gated SAE detaches the decoder in its auxiliary loss (sae-lens 6.54.12 does not). Our speed comes from
+how the same quantities are computed (see :mod:`course_utils.saes.topk`'s ``top_indices``, the fused
+JumpReLU and Gated paths, and ``record_firing``; ``tests/saes/test_fast_paths.py`` checks each against
+the plain formula), not from skipping any of them.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import torch
 
 from course_utils._validate import check_float
 from course_utils.saes.base import LossParts, squared_error
-from course_utils.saes.topk import TopKConfig, TopKSAE, auxk_loss
+from course_utils.saes.topk import TopKConfig, TopKSAE, auxk_loss, top_indices
 
 
 @dataclass
@@ -36,6 +36,16 @@ def batch_topk_activation(pre: torch.Tensor, k: int) -> torch.Tensor:
     n_keep = min(k * pre.shape[0], flat.numel())
     top = flat.topk(n_keep)
     return torch.zeros_like(flat).scatter(0, top.indices, top.values).reshape(pre.shape)
+
+
+def batch_topk_select(pre: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(f, kept): :func:`batch_topk_activation` computed with :func:`~.topk.top_indices` (the training
+    path; the same values and gradient), and the kept values [k·batch], from which the threshold's
+    running estimate reads its minimum without scanning the dense latents."""
+    flat = torch.relu(pre).flatten()
+    idx = top_indices(flat, min(k * pre.shape[0], flat.numel()))  # [k·batch]
+    kept = flat.gather(0, idx)
+    return torch.zeros_like(flat).scatter(0, idx, kept).reshape(pre.shape), kept
 
 
 def update_threshold(threshold: torch.Tensor, acts: torch.Tensor, lr: float) -> torch.Tensor:
@@ -62,7 +72,7 @@ class BatchTopKSAE(TopKSAE):
         """Batch selection in training mode; the learned threshold in eval mode."""
         pre = self.pre_acts(x)
         if self.training:
-            return batch_topk_activation(pre, self.cfg.k)
+            return batch_topk_select(pre, self.cfg.k)[0]
         return self.threshold_encode(pre)
 
     def threshold_encode(self, pre: torch.Tensor) -> torch.Tensor:
@@ -74,12 +84,12 @@ class BatchTopKSAE(TopKSAE):
 
     def loss(self, x: torch.Tensor, target: torch.Tensor | None = None) -> LossParts:
         pre = self.pre_acts(x)
-        f = batch_topk_activation(pre, self.cfg.k)
+        f, kept = batch_topk_select(pre, self.cfg.k)
         target = x if target is None else target
         x_hat = self.decode(f)
         mse = self._decode_loss(f, target)
-        with torch.no_grad():
-            self.threshold.copy_(update_threshold(self.threshold, f.detach(), self.cfg.threshold_lr))
+        with torch.no_grad():  # f's positive entries are exactly the positive kept values
+            self.threshold.copy_(update_threshold(self.threshold, kept.detach(), self.cfg.threshold_lr))
         aux = self.cfg.aux_coefficient * auxk_loss(pre, target - x_hat, self.W_dec, self.dead_mask(),
                                                    self.cfg.k_aux)
         return LossParts(mse, torch.zeros_like(mse), aux, f)

@@ -86,6 +86,29 @@ class StepFunction(torch.autograd.Function):
         return torch.zeros_like(z), -windowed / eps, None
 
 
+class JumpReLUWithL0(torch.autograd.Function):
+    """The training path: ``(JumpReLU_θ(z), H(z − θ))`` in one function, so the mask z > θ and the
+    kernel window are computed once per step instead of once per function and pass. Forward and both
+    pseudo-gradients are those of :class:`JumpReLUFunction` and :class:`StepFunction` (a test compares
+    them); ``z`` must be non-negative (it is ReLU'd), so z · 1[z > θ] equals the zeroed where."""
+
+    @staticmethod
+    def forward(ctx: Any, z: torch.Tensor, theta: torch.Tensor, bandwidth: float) -> tuple[torch.Tensor, torch.Tensor]:
+        above = (z > theta).to(z.dtype)  # [batch, d_sae]
+        ctx.save_for_backward(z, theta, above)
+        ctx.bandwidth = bandwidth
+        return z * above, above
+
+    @staticmethod
+    def backward(ctx: Any, grad_f: torch.Tensor, grad_step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
+        z, theta, above = ctx.saved_tensors
+        eps = ctx.bandwidth
+        window = _window(z, theta, eps).to(z.dtype)  # K((z − θ)/ε)
+        d_jump = -(theta / eps) * _sum_to(grad_f * window, theta.shape)
+        d_step = -_sum_to(grad_step * window, theta.shape) / eps
+        return grad_f * above, d_jump + d_step, None
+
+
 def _sum_to(g: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     """Sum a broadcast gradient back to ``shape`` (θ: [d_sae] against z: [batch, d_sae])."""
     while g.ndim > len(shape):
@@ -114,10 +137,10 @@ class JumpReLUSAE(SAE):
 
     def loss(self, x: torch.Tensor, target: torch.Tensor | None = None) -> LossParts:
         z = torch.relu(self.pre_acts(x))
-        f = jumprelu(z, self.threshold, self.cfg.bandwidth)
+        f, active = JumpReLUWithL0.apply(z, self.threshold, self.cfg.bandwidth)
         target = x if target is None else target
         mse = squared_error(self.decode(f), target)
-        l0 = step(z, self.threshold, self.cfg.bandwidth).sum(-1).mean()
+        l0 = active.sum(-1).mean()
         return LossParts(mse, self.cfg.l0_coefficient * l0, torch.zeros_like(mse), f)
 
     @torch.no_grad()
