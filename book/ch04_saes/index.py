@@ -139,25 +139,32 @@ for arch, r in runs.items():
 # An L1 penalty charges for the size of every active latent, so the SAE under-reports each one: the
 # reconstruction is pulled towards zero {cite}`wright2024addressing`. The mean ratio
 # $\lVert\hat x\rVert/\lVert x\rVert$ shows it. Gated and JumpReLU SAEs penalise *whether* a latent is
-# active, not how much, and shrink far less:
+# active, not how much, and shrink far less ({fig}`shrinkage`):
 
 # %% tags=["hide-input"]
 figures.shrinkage_figure(
     {a: r["ratio"] for a, r in runs.items()}, {a: r["l0"] for a, r in runs.items()}
 )
 
+# %% [markdown] figure="shrinkage"
+# Mean $\lVert\hat x\rVert/\lVert x\rVert$ on 4096 fresh toy inputs (vertical; the dotted line at 1
+# is no shrinkage) for each architecture's shipped run above (horizontal), taken when the run first
+# reached MMCS 0.99. The hover gives each run's L0.
+
 # %% [markdown]
-# These runs stop at different L0s (the hover shows each), so the comparison is not at equal L0; the
-# tests assert only that ReLU + L1 stays below 0.85 and that Gated and JumpReLU beat it by at least
-# 0.1. The TopK family also shrinks less than L1 (it has no penalty on sizes at all); what remains is
-# the early stop: these SAEs have found the directions but not yet fitted the magnitudes.
+# These runs stop at different L0s (the hover in {fig}`shrinkage` shows each), so the comparison is
+# not at equal L0; the tests assert only that ReLU + L1 stays below 0.85 and that Gated and JumpReLU
+# beat it by at least 0.1. The TopK family also shrinks less than L1 (it has no penalty on sizes at
+# all); what remains is the early stop: these SAEs have found the directions but not yet fitted the
+# magnitudes.
 #
 # ## Dead latents and AuxK
 #
 # A latent that stops firing gets no gradient from the reconstruction and stays dead. Gao et al.
 # {cite}`gao2024scaling` add AuxK: the top $k_\text{aux}$ *dead* latents must reconstruct the residual
 # $x - \hat x$, which gives them a gradient towards what the live latents miss. Below, half the latents
-# of a TopK SAE start with a bias of −0.4 (a bad start), with and without AuxK:
+# of a TopK SAE start with a bias of −0.4 (a bad start), with and without AuxK
+# ({fig}`firing-frequencies`):
 
 # %%
 dead_runs = {}
@@ -180,6 +187,12 @@ for name, r in dead_runs.items():
 
 # %% tags=["hide-input"]
 figures.frequency_figure({name: r["freqs"] for name, r in dead_runs.items()})
+
+# %% [markdown] figure="firing-frequencies"
+# Histogram of the latents' firing frequencies (horizontal: log10 of the fraction of 4096 fresh
+# inputs on which a latent is active; −7 collects the latents that never fired; vertical: number of
+# latents) for the two 128-latent TopK SAEs above, half of whose latents started with bias −0.4:
+# without AuxK (α = 0) and with it (α = 1), 300 steps each.
 
 # %% [markdown]
 # The paper's coefficient is 1/32 on a loss normalised by the residual's variance; on the plain
@@ -216,7 +229,7 @@ print(
 # prefixes' squared errors. Its shipped run above has prefixes 192 and 256: the first prefix is
 # larger than the 128 true features, so it can hold them all. With smaller prefixes, the first
 # latents *have* to merge features. Here are prefixes 32, 64, 128 and 256 on the flat toy (600 steps),
-# and each true feature's best cosine within each prefix:
+# and each true feature's best cosine within each prefix ({fig}`prefix-recovery`):
 
 # %%
 prefixes = (32, 64, 128, 256)
@@ -232,6 +245,11 @@ for m, row in zip(prefixes, best_in_prefix):
 
 # %% tags=["hide-input"]
 figures.prefix_figure(best_in_prefix, prefixes, toy.probabilities)
+
+# %% [markdown] figure="prefix-recovery"
+# The Matryoshka SAE with prefixes 32, 64, 128 and 256 (600 steps on the flat toy): for each true
+# feature (horizontal, most frequent first), its best cosine with a decoder row among the first $m$
+# latents (vertical), one line per prefix $m$; the dotted line marks 0.99.
 
 # %% [markdown]
 # The first 32 latents match the frequent features well and the rare ones poorly: a latent that must
@@ -285,15 +303,22 @@ print(f"true child–parent cosine (no absorption): {true_cos.mean():.3f}")
 # %% tags=["hide-input"]
 figures.absorption_figure(absorption, true_cos.mean().item())
 
+# %% [markdown] figure="absorption"
+# Absorption on the hierarchical toy (16 parents with 4 children each): for BatchTopK and Matryoshka
+# SAEs with 128 latents and $k = 3$ (horizontal), the mean cosine between each child's best-matching
+# latent and that child's parent direction (vertical; bars the mean over seeds, black dots single
+# seeds). The dotted line is the true child–parent cosine, what a dictionary without absorption
+# scores.
+
 # %% [markdown]
-# BatchTopK's child latents carry a clear share of their parent's direction; Matryoshka's carry much
-# less. Over seeds 0–3 we measured a mean child→parent cosine of 0.31–0.36 for BatchTopK against
-# 0.11–0.14 for Matryoshka; the test asserts a gap of at least 0.1 on seed 0. This *reproduces*
-# the qualitative claim of Bussmann et al. {cite}`bussmann2025matryoshka` (less absorption of
-# children into parents) on our toy; their numbers come from other toys and language models and
-# are not compared here. The price is visible too: Matryoshka's parent latents match their parents
-# a little less well than BatchTopK's, because the first 16 latents must also stand in for the
-# children when the rest of the dictionary is cut off.
+# BatchTopK's child latents carry a clear share of their parent's direction ({fig}`absorption`);
+# Matryoshka's carry much less. Over seeds 0–3 we measured a mean child→parent cosine of 0.31–0.36
+# for BatchTopK against 0.11–0.14 for Matryoshka; the test asserts a gap of at least 0.1 on seed 0.
+# This *reproduces* the qualitative claim of Bussmann et al. {cite}`bussmann2025matryoshka` (less
+# absorption of children into parents) on our toy; their numbers come from other toys and language
+# models and are not compared here. The price is visible too: Matryoshka's parent latents match
+# their parents a little less well than BatchTopK's, because the first 16 latents must also stand in
+# for the children when the rest of the dictionary is cut off.
 #
 # ## How big a dictionary, how strong a penalty
 #
@@ -334,27 +359,36 @@ figures.sweep_figure(
     "dictionary size (latents)", "MMCS against dictionary size (ReLU + L1, λ = 0.3)",
 )
 
+# %% [markdown] figure="sweep-size"
+# ReLU + L1 SAEs (λ = 0.3, 400 steps each) with 32 to 512 latents (horizontal, log scale): MMCS
+# (solid, left axis), and on the right axis the true features with no decoder row within cosine 0.9
+# (missed) and the matching rows beyond one per feature (duplicates), both dashed.
+
 # %% tags=["hide-input"]
 figures.sweep_figure(
     list(by_lambda), list(by_lambda.values()),
     "L1 coefficient λ", "MMCS against the sparsity coefficient (256 latents)",
 )
 
+# %% [markdown] figure="sweep-lambda"
+# The same measures as {fig}`sweep-size` for ReLU + L1 SAEs with 256 latents and λ from 0.03 to 3
+# (horizontal, log scale), 400 steps each.
+
 # %% [markdown]
-# Too small a dictionary cannot give every feature its own row: at 32 and 64 latents most features
-# are missed, because each latent is a blend of several. At 256 and 512 every feature is found, and
-# the spare latents start to *duplicate* features (several rows near one feature) or sit on no
-# feature at all. The penalty has its own band: with λ too small the code is dense (L0 near 100) and
-# the decoder rows need not be features at all, so MMCS collapses although the reconstruction is
-# good (compare the FVU column); with λ = 1 the code is too sparse (L0 below 3, about half the
-# features missed) and at λ = 3 almost nothing fires. These runs are short (400 steps), so the
-# duplicates are partly unfinished latents.
+# Too small a dictionary cannot give every feature its own row ({fig}`sweep-size`): at 32 and 64
+# latents most features are missed, because each latent is a blend of several. At 256 and 512 every
+# feature is found, and the spare latents start to *duplicate* features (several rows near one
+# feature) or sit on no feature at all. The penalty has its own band ({fig}`sweep-lambda`): with λ
+# too small the code is dense (L0 near 100) and the decoder rows need not be features at all, so
+# MMCS collapses although the reconstruction is good (compare the FVU column); with λ = 1 the code
+# is too sparse (L0 below 3, about half the features missed) and at λ = 3 almost nothing fires.
+# These runs are short (400 steps), so the duplicates are partly unfinished latents.
 #
 # ## The sparsity–reconstruction frontier
 #
 # Every run above is one point of L0 against FVU. Sparser codes reconstruct worse; an architecture is
 # better if its points lie lower at the same L0. The λ sweep traces one curve for ReLU + L1, and
-# TopK at three values of k traces another:
+# TopK at three values of k traces another ({fig}`frontier`):
 
 # %%
 points = [
@@ -376,9 +410,15 @@ for k in (2, 5, 10):
 # %% tags=["hide-input"]
 figures.frontier_figure(points)
 
+# %% [markdown] figure="frontier"
+# L0 (horizontal, active latents per example) against the fraction of variance unexplained
+# (vertical, log scale) on 4096 fresh inputs: one marker per shipped run of {fig}`shrinkage`, the
+# ReLU + L1 runs of the λ sweep ({fig}`sweep-lambda`) joined as one curve, and TopK with k = 2, 5
+# and 10 (at most 300 steps) as another. The hover names each point.
+
 # %% [markdown]
 # And what each of those TopK SAEs recovered: each true feature's best cosine with a decoder row,
-# sorted (slide through k):
+# sorted (slide through k, {fig}`topk-recovery`):
 
 # %% tags=["hide-input"]
 frames_figure(
@@ -388,6 +428,11 @@ frames_figure(
     list(topk_runs),
     "k",
 )
+
+# %% [markdown] figure="topk-recovery"
+# For the TopK SAE with the k chosen on the slider (the runs of {fig}`frontier`), each true feature's
+# best cosine with a decoder row (vertical), features sorted from best to worst matched
+# (horizontal); the dotted line marks 0.99 and the title gives the MMCS.
 
 # %% [markdown]
 # ## Back to chapter 2: an SAE on a toy model's hidden states
@@ -427,11 +472,16 @@ figures.hidden_state_figure(
     "Chapter 2's pentagon and the decoder rows of a TopK (k = 1) SAE",
 )
 
+# %% [markdown] figure="pentagon"
+# The 2-dimensional hidden space of chapter 2's toy model: 2000 sampled hidden states $h = Wx$
+# (grey), the model's five feature directions (solid spokes) and the ten decoder rows of the TopK
+# SAE with $k = 1$, seed 0 (dotted spokes), all spokes drawn at unit length.
+
 # %% [markdown]
 # What an SAE **can** recover here: the five directions. With $k = 1$ the decoder rows sit on the
-# pentagon's spokes (MMCS 0.96–1.00 over seeds 0–2), and an input with one feature present is
-# reconstructed almost exactly and usually attributed to the right feature. (With only 5 latents,
-# one per feature, seeds 1 and 2 left spokes unmatched: MMCS 0.82 and 0.57.)
+# pentagon's spokes (MMCS 0.96–1.00 over seeds 0–2; {fig}`pentagon` shows seed 0), and an input with
+# one feature present is reconstructed almost exactly and usually attributed to the right feature.
+# (With only 5 latents, one per feature, seeds 1 and 2 left spokes unmatched: MMCS 0.82 and 0.57.)
 #
 # What it **cannot** recover is the *code* once two features are present at once. Five directions in
 # a plane are not linearly independent: any point between two spokes is a non-negative combination of
@@ -450,7 +500,8 @@ figures.hidden_state_figure(
 # ## Explore
 #
 # Choose an architecture, a dictionary size and a sparsity level; the explorer trains that SAE on
-# the toy for 150 steps (a few seconds on a CPU) and redraws which features it recovered. On the
+# the toy for 150 steps (a few seconds on a CPU) and redraws which features it recovered
+# ({fig}`sae-explorer`). On the
 # website only the architecture slider moves (its frames were computed when the page was built,
 # with 256 latents at medium sparsity); in a live notebook all three controls work.
 
@@ -463,6 +514,12 @@ explorer(explore_toy,
          dict(architecture=["topk", "batchtopk", "relu", "jumprelu", "gated"],
               d_sae=[128, 256, 512], sparsity=["medium", "dense", "sparse"]),
          static="architecture", value=dict(d_sae=256))
+
+# %% [markdown] figure="sae-explorer"
+# The SAE explorer: an SAE of the chosen architecture, dictionary size and sparsity level (k, λ or
+# the L0 coefficient at dense, medium or sparse) trained for 150 steps on the toy, and each true
+# feature's best cosine with its decoder rows, sorted as in {fig}`topk-recovery`; the title gives
+# its L0 and FVU, and the MMCS.
 
 # %% [markdown]
 # Things to try (in a live notebook): a dictionary of 128 latents, exactly the number of features,
