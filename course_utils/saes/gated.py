@@ -39,26 +39,29 @@ def gated_encode(x: torch.Tensor, W_enc: torch.Tensor, b_gate: torch.Tensor, b_m
     return (pi_gate > 0).to(x.dtype) * torch.relu(pi_mag), pi_gate
 
 
-class CentredMatmul(torch.autograd.Function):
-    """(x − b) @ W for x: [..., d_in], b: [d_in], W: [d_in, n]. The forward is the plain expression; the
-    backward gives b its gradient −(Σ_batch g) Wᵀ as one vector–matrix product instead of forming the
-    gradient of every centred input, g Wᵀ: [batch, d_in], and then summing it (the same value up to float
-    rounding; x's gradient is formed only when x needs one)."""
+class CentredAffine(torch.autograd.Function):
+    """(x − b) @ W + bias for x: [..., d_in], b: [d_in], W: [d_in, n], bias: [n], the bias added inside
+    the matrix product (``addmm``). The backward gives b its gradient −(Σ_batch g) Wᵀ as one
+    vector–matrix product instead of forming the gradient of every centred input, g Wᵀ: [batch, d_in],
+    and then summing it (the same value up to float rounding; x's gradient is formed only when x
+    needs one)."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, b: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
-        x_c = x - b
+    def forward(ctx: Any, x: torch.Tensor, b: torch.Tensor, W: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        x_c = (x - b).reshape(-1, x.shape[-1])  # [tokens, d_in]
         ctx.save_for_backward(x_c, W)
-        return x_c @ W
+        ctx.lead = x.shape[:-1]
+        return torch.addmm(bias, x_c, W).reshape(*x.shape[:-1], W.shape[1])
 
     @staticmethod
-    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         x_c, W = ctx.saved_tensors
         g2 = g.reshape(-1, g.shape[-1])  # [tokens, n]
-        grad_x = g @ W.T if ctx.needs_input_grad[0] else None
-        grad_b = -(g2.sum(0) @ W.T) if ctx.needs_input_grad[1] else None
-        grad_W = x_c.reshape(-1, x_c.shape[-1]).T @ g2 if ctx.needs_input_grad[2] else None
-        return grad_x, grad_b, grad_W
+        g_sum = g2.sum(0)  # [n]
+        grad_x = (g2 @ W.T).reshape(*ctx.lead, W.shape[0]) if ctx.needs_input_grad[0] else None
+        grad_b = -(g_sum @ W.T) if ctx.needs_input_grad[1] else None
+        grad_W = x_c.T @ g2 if ctx.needs_input_grad[2] else None
+        return grad_x, grad_b, grad_W, g_sum if ctx.needs_input_grad[3] else None
 
 
 class GatedSAE(SAE):
@@ -73,12 +76,13 @@ class GatedSAE(SAE):
         self.r_mag = nn.Parameter(torch.zeros(cfg.d_sae))
 
     def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """:func:`gated_encode` with both paths in one matrix product, (x − b_dec) @ [W_enc | W_enc ⊙ exp(r_mag)]:
-        one [batch, 2·d_sae] product and one backward instead of two, and b_dec's gradient through the
-        encoder from :class:`CentredMatmul` (the same values to float rounding; a test compares)."""
-        W_both = torch.cat([self.W_enc, self.W_enc * self.r_mag.exp()], dim=1)  # [d_in, 2·d_sae]
-        pi = CentredMatmul.apply(self.check_input(x), self.b_dec, W_both) + torch.cat([self.b_gate, self.b_mag])
-        pi_gate, pi_mag = pi.split(self.cfg.d_sae, dim=-1)
+        """:func:`gated_encode` with each path's bias added inside its product and b_dec's gradient
+        through the encoder from :class:`CentredAffine` (the same values to float rounding; a test
+        compares). Two products rather than one of the concatenated weights: the concatenation and
+        its backward cost more than they save at the toy's size."""
+        x = self.check_input(x)
+        pi_gate = CentredAffine.apply(x, self.b_dec, self.W_enc, self.b_gate)  # [batch, d_sae]
+        pi_mag = CentredAffine.apply(x, self.b_dec, self.W_enc * self.r_mag.exp(), self.b_mag)
         return (pi_gate > 0).to(x.dtype) * torch.relu(pi_mag), pi_gate
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -87,10 +91,13 @@ class GatedSAE(SAE):
     def loss(self, x: torch.Tensor, target: torch.Tensor | None = None) -> LossParts:
         f, pi_gate = self._encode(x)
         target = x if target is None else target
-        mse = squared_error(self.decode(f), target)
+        flat = (-1, self.cfg.d_sae)  # the decodes below add their bias inside the product (addmm)
+        x_hat = torch.addmm(self.b_dec, f.reshape(flat), self.W_dec).reshape(target.shape)
+        mse = squared_error(x_hat, target)
         gate = torch.relu(pi_gate)
-        sparsity = self.cfg.l1_coefficient * (gate * self.W_dec.norm(dim=1)).sum(-1).mean()
-        aux = squared_error(gate @ self.W_dec.detach() + self.b_dec.detach(), target)
+        sparsity = self.cfg.l1_coefficient * (gate @ self.W_dec.norm(dim=1)).mean()  # Σ_i gate_i ‖W_dec,i‖
+        aux_hat = torch.addmm(self.b_dec.detach(), gate.reshape(flat), self.W_dec.detach()).reshape(target.shape)
+        aux = squared_error(aux_hat, target)
         return LossParts(mse, sparsity, aux, f)
 
     @torch.no_grad()

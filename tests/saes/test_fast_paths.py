@@ -2,8 +2,9 @@
 
 TopK and BatchTopK select with :func:`~course_utils.saes.topk.top_indices` (grouped maxima, then a small
 top-k), AuxK selects among the dead columns only, JumpReLU computes its mask and kernel window once for
-the activation and the L0 penalty, the Gated SAE runs both encoder paths in one product, and the
-firing statistics and the parallel-gradient projection avoid dense temporaries. Each is compared here,
+the activation and the L0 penalty, the Gated SAE adds its biases inside the products and gives b_dec
+its encoder gradient as one vector product, and the firing statistics and the parallel-gradient
+projection avoid dense temporaries. Each is compared here,
 forward and gradients, with the plain formula it replaces (written out in the test where the package
 no longer uses it), on inputs that reach the fast path and the fallback.
 """
@@ -16,7 +17,7 @@ import torch
 from course_utils.saes import SHIPPED, make_sae
 from course_utils.saes.base import remove_parallel_component, remove_parallel_component_
 from course_utils.saes.batchtopk import batch_topk_activation, batch_topk_select
-from course_utils.saes.gated import CentredMatmul, gated_encode
+from course_utils.saes.gated import CentredAffine, gated_encode
 from course_utils.saes.jumprelu import JumpReLUFunction, JumpReLUWithL0, StepFunction
 from course_utils.saes.topk import auxk_loss, top_indices, topk_activation, topk_select
 
@@ -108,7 +109,7 @@ def test_jumprelu_with_l0_matches_the_two_functions():
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-15)
 
 
-def test_gated_fused_encoder_matches_gated_encode_and_its_gradients():
+def test_gated_encoder_matches_gated_encode_and_its_gradients():
     sae = make_sae("gated", 32, 96, seed=0, **SHIPPED["gated"])
     with torch.no_grad():
         for p in (sae.b_dec, sae.b_gate, sae.b_mag, sae.r_mag):
@@ -126,13 +127,37 @@ def test_gated_fused_encoder_matches_gated_encode_and_its_gradients():
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
-def test_centred_matmul_gradients_including_the_input():
+def test_centred_affine_gradients_including_the_input():
     x = _pre((6, 2, 4), 17, torch.float64).requires_grad_()
     b = _pre((4,), 18, torch.float64).requires_grad_()
     W = _pre((4, 5), 19, torch.float64).requires_grad_()
-    assert torch.autograd.gradcheck(CentredMatmul.apply, (x, b, W))
-    out = CentredMatmul.apply(x.detach(), b, W)  # data without a gradient: only b and W get one
-    torch.testing.assert_close(out, (x.detach() - b) @ W)
+    bias = _pre((5,), 20, torch.float64).requires_grad_()
+    assert torch.autograd.gradcheck(CentredAffine.apply, (x, b, W, bias))
+    out = CentredAffine.apply(x.detach(), b, W, bias)  # data without a gradient: only b, W, bias get one
+    torch.testing.assert_close(out, (x.detach() - b) @ W + bias)
+    assert out.shape == (6, 2, 5)
+
+
+def test_gated_loss_matches_the_plain_formula():
+    """The loss with its addmm decodes and the penalty as a vector product, against the paper's terms
+    written out (gate path L1 weighted by decoder norms, auxiliary loss through a frozen decoder)."""
+    sae = make_sae("gated", 32, 96, seed=0, **SHIPPED["gated"])
+    with torch.no_grad():
+        sae.b_dec.normal_(0.0, 0.3, generator=torch.Generator().manual_seed(21))
+        sae.W_dec.mul_(1.5)  # rows not of unit norm: the weighting by ‖W_dec,i‖ matters
+    x = _pre((64, 32), 22)
+    parts = sae.loss(x)
+    f, pi_gate = gated_encode(x, sae.W_enc, sae.b_gate, sae.b_mag, sae.r_mag, sae.b_dec)
+    gate = torch.relu(pi_gate)
+    mse = (f @ sae.W_dec + sae.b_dec - x).pow(2).sum(-1).mean()
+    sparsity = 0.3 * (gate * sae.W_dec.norm(dim=1)).sum(-1).mean()
+    aux = (gate @ sae.W_dec.detach() + sae.b_dec.detach() - x).pow(2).sum(-1).mean()
+    for got, want in ((parts.mse, mse), (parts.sparsity, sparsity), (parts.aux, aux)):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    grads = torch.autograd.grad(parts.total, [sae.W_dec, sae.b_dec, sae.W_enc, sae.r_mag])
+    grads_ref = torch.autograd.grad(mse + sparsity + aux, [sae.W_dec, sae.b_dec, sae.W_enc, sae.r_mag])
+    for a, b in zip(grads, grads_ref):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_record_firing_matches_the_dense_comparison():
