@@ -11,10 +11,11 @@ tracking and AuxK where the architecture has it. Where the steps differ: sae-len
 per-latent firing count every step (``act_freq_scores``) and refreshes a progress bar, which we skip;
 its TopK-family classes rescale the latents by the decoder norms instead of keeping unit-norm rows, as
 ours do, by projecting the gradient and renormalising after each step (work sae-lens skips); our
-Gated SAE detaches the decoder in its auxiliary loss (sae-lens 6.54.12 does not). Our speed comes from
-how the same quantities are computed (see :mod:`course_utils.saes.topk`'s ``top_indices``, the fused
-JumpReLU and Gated paths, and ``record_firing``; ``tests/saes/test_fast_paths.py`` checks each against
-the plain formula), not from skipping any of them.
+Gated SAE detaches the decoder in its auxiliary loss (sae-lens 6.54.12 does not, and recomputes the
+gate pre-activations for it: a few matrix products per step more than ours). Otherwise our speed
+comes from how the same quantities are computed (see :mod:`course_utils.saes.topk`'s
+``top_indices``, the fused JumpReLU and Gated paths, and ``record_firing``;
+``tests/saes/test_fast_paths.py`` checks each against the plain formula), not from skipping them.
 """
 
 from __future__ import annotations
