@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,9 @@ class TrainConfig:
     weight_decay: float = 0.05
     seed: int = 0
     eval_every: int = 250
+    # Warm start: sha256 of the model.safetensors whose weights the run starts from ("" = random init).
+    # Recorded so a checkpoint or shipped config names the weights it continued from.
+    init_sha256: str = ""
 
 
 class CourseLMError(RuntimeError):
@@ -186,9 +190,14 @@ def _save_checkpoint(path: Path, step: int, model: Any, opt: Any, log: dict[str,
 
 def train_model(cfg: CourseLMConfig, tcfg: TrainConfig, train_tokens: torch.Tensor, val_tokens: torch.Tensor,
                 device: str = "cpu", progress: bool = True, checkpoint: Path | None = None,
-                checkpoint_every: int = 250) -> tuple[Any, dict[str, Any]]:
+                checkpoint_every: int = 250, init: dict[str, torch.Tensor] | None = None
+                ) -> tuple[Any, dict[str, Any]]:
     """AdamW with linear warm-up and cosine decay over shuffled passes of the training windows
     (:class:`WindowSampler`); returns the model and a log.
+
+    With ``init`` (a state dict, e.g. the shipped weights), training starts from those weights instead
+    of a random initialisation, with a fresh optimiser and schedule (a warm start; ``tcfg.init_sha256``
+    should name the weights).
 
     With ``checkpoint`` (a file path), the state (weights, optimiser, log, step) is saved there every
     ``checkpoint_every`` steps, and a run that finds a checkpoint of the same configurations resumes
@@ -202,6 +211,8 @@ def train_model(cfg: CourseLMConfig, tcfg: TrainConfig, train_tokens: torch.Tens
         raise ValueError(f"checkpoint_every must be positive, got {checkpoint_every}")
     torch.manual_seed(tcfg.seed)
     model = HookedTransformer(cfg.hooked_config()).to(device)
+    if init is not None:
+        model.load_state_dict(init)
     opt = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay, betas=(0.9, 0.95))
     sampler = WindowSampler(train_tokens, cfg.n_ctx, tcfg.batch_size, tcfg.seed)
     log: dict[str, Any] = {"step": [], "train_loss": [], "eval_step": [], "val_loss": []}
@@ -461,18 +472,36 @@ def plot_best_f1(f1: Any, concepts: list[str], title: str) -> Any:
     return style(fig, title=title, height=400)
 
 
-def _probe_log(model_and_tokenizer: tuple[Any, Any], n_train: int, previous: Path | None) -> dict[str, Any]:
-    """The probe report (:mod:`course_utils.probes`) of a model, and of the previous one if given."""
-    from course_utils.probes import probe_report, probe_texts
+def _probe_log(model_and_tokenizer: tuple[Any, Any], n_train: int, previous: Path | None, min_context: int = 0,
+               concepts: list[str] | None = None) -> dict[str, Any]:
+    """The probe report (:mod:`course_utils.probes`) of a model, and of the previous one if given (a
+    report the previous model's log already holds under the same protocol is taken from there), and
+    what the context windows themselves allow (:func:`course_utils.probes.window_ceiling`). The report
+    is stored under ``probe`` (``min_context=0``, the original protocol) or ``probe_min_context{k}``."""
+    from course_utils.probes import PROBE_HOOKS, probe_report, probe_texts, window_ceiling
 
+    key = "probe" if min_context == 0 else f"probe_min_context{min_context}"
     train_texts, val_texts = probe_texts()
-    out: dict[str, Any] = {"probe": probe_report(*model_and_tokenizer, train_texts, val_texts,
-                                                 n_train=n_train, n_val=n_train // 2)}
+
+    def report(model: Any, tokenizer: Any) -> dict[str, Any]:
+        return probe_report(model, tokenizer, train_texts, val_texts, concepts=concepts, n_train=n_train,
+                            n_val=n_train // 2, min_context=min_context)
+
+    model, tokenizer = model_and_tokenizer
+    out: dict[str, Any] = {key: report(model, tokenizer)}
+    for k in sorted({0, min_context}):  # the original protocol's windows, and this one's
+        out[f"window_ceiling_min_context{k}"] = window_ceiling(tokenizer, val_texts, model.cfg.n_ctx, n_train // 2,
+                                                               min_context=k)
     if previous is not None:
+        old_log = json.loads((previous / "training_log.json").read_text())
         model, tokenizer = load_course_lm(path=previous)
-        out["previous"] = _summary(model, tokenizer, json.loads((previous / "training_log.json").read_text()))
-        out["previous"]["probe"] = probe_report(model, tokenizer, train_texts, val_texts, n_train=n_train,
-                                                n_val=n_train // 2)
+        out["previous"] = _summary(model, tokenizer, old_log)
+        rec = old_log.get(key)
+        if (concepts is None and rec is not None and rec["n_train"] == n_train and rec["n_val"] == n_train // 2
+                and rec.get("min_context", 0) == min_context and set(rec["f1"]) == set(PROBE_HOOKS)):
+            out["previous"][key] = {**rec, "source": "recorded in the previous model's training log (same protocol)"}
+        else:
+            out["previous"][key] = report(model, tokenizer)
     return out
 
 
@@ -513,6 +542,13 @@ def main(argv: list[str] | None = None) -> int:
                              "course_utils.package_corpus build); 'stdlib': the shipped snapshot only")
     parser.add_argument("--steps", type=int, default=TrainConfig.steps)
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    parser.add_argument("--lr", type=float, default=TrainConfig.lr, help="peak learning rate")
+    parser.add_argument("--warmup-steps", type=int, default=TrainConfig.warmup_steps)
+    parser.add_argument("--seed", type=int, default=TrainConfig.seed,
+                        help="seed of the initialisation and of the order of the training windows")
+    parser.add_argument("--init-from", type=Path, default=None,
+                        help="warm start: continue from the model (weights and tokenizer) in this folder, "
+                             "e.g. the shipped course_utils/data/course_lm, with a fresh optimiser and schedule")
     parser.add_argument("--out", type=Path, default=MODEL_DIR)
     parser.add_argument("--checkpoint-dir", type=Path, default=None,
                         help="save the tokenizer, tokens and a training checkpoint here; rerunning the same "
@@ -527,17 +563,36 @@ def main(argv: list[str] | None = None) -> int:
                         help="probe training tokens (half as many held-out tokens score them); 0: no probes")
     parser.add_argument("--previous", type=Path, default=None,
                         help="also probe the model in this folder and record it as the previous model")
+    parser.add_argument("--min-context", type=int, default=0,
+                        help="probe protocol: score only tokens that see >= this many tokens before them in "
+                             "their window (sliding windows; 0: non-overlapping windows, the original protocol)")
+    parser.add_argument("--concepts", default=None, help="comma-separated concepts to probe (default: all)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.command == "probe":
         log_path = args.out / "training_log.json"
         log = json.loads(log_path.read_text())
-        log.update(_probe_log(load_course_lm(path=args.out), args.probe_tokens, args.previous))
+        concepts = None if args.concepts is None else args.concepts.split(",")
+        new = _probe_log(load_course_lm(path=args.out), args.probe_tokens, args.previous, args.min_context, concepts)
+        previous = new.pop("previous", None)
+        log.update(new)
+        if previous is not None:  # merge: keep the previous model's other reports
+            log["previous"] = {**log.get("previous", {}), **previous}
+        log.setdefault("probe_commands", []).append("python -m course_utils.course_lm " + " ".join(
+            sys.argv[1:] if argv is None else argv))
         log_path.write_text(json.dumps(log) + "\n")
         return 0
     ckpt = args.checkpoint_dir
     t0 = time.perf_counter()
-    if ckpt is not None and (ckpt / "tokenizer.json").exists():
+    init, init_sha = None, ""
+    if args.init_from is not None:
+        init_model, tokenizer = load_course_lm(path=args.init_from)  # checks its checksums
+        init = init_model.state_dict()
+        init_sha = json.loads((args.init_from / "config.json").read_text())["sha256"]["model.safetensors"]
+        if ckpt is not None:
+            ckpt.mkdir(parents=True, exist_ok=True)
+            tokenizer.save(str(ckpt / "tokenizer.json"))
+    elif ckpt is not None and (ckpt / "tokenizer.json").exists():
         from tokenizers import Tokenizer
 
         tokenizer = Tokenizer.from_file(str(ckpt / "tokenizer.json"))
@@ -551,10 +606,12 @@ def main(argv: list[str] | None = None) -> int:
     train_tokens, val_tokens = toks["train"], toks["validation"]
     print(f"tokenizer and tokens: {time.perf_counter() - t0:.1f} s; {len(train_tokens):,} train / "
           f"{len(val_tokens):,} validation tokens", flush=True)
-    cfg, tcfg = CourseLMConfig(), TrainConfig(steps=args.steps, batch_size=args.batch_size)
+    cfg = CourseLMConfig()
+    tcfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps,
+                       seed=args.seed, init_sha256=init_sha)
     model, log = train_model(cfg, tcfg, train_tokens, val_tokens, device=args.device,
                              checkpoint=ckpt / "checkpoint.pt" if ckpt is not None else None,
-                             checkpoint_every=args.checkpoint_every)
+                             checkpoint_every=args.checkpoint_every, init=init)
     log["val_loss_full"] = round(evaluate(model, val_tokens, cfg.n_ctx), 4)
     val_chars = sum(len(f.text) + 1 for f in corpus_files("validation", "stdlib")[:args.max_files])
     log["val_nats_per_char"] = round(log["val_loss_full"] * len(val_tokens) / val_chars, 4)
@@ -568,9 +625,17 @@ def main(argv: list[str] | None = None) -> int:
 
         log["corpus_sources"] = corpus_manifest()
     log.update(corpus=args.corpus, train_tokens=len(train_tokens), val_tokens=len(val_tokens),
-               torch=torch.__version__, threads=torch.get_num_threads())
+               torch=torch.__version__, threads=torch.get_num_threads(),
+               command="python -m course_utils.course_lm " + " ".join(sys.argv[1:] if argv is None else argv))
+    if args.init_from is not None:  # the warm start's first stage: its command, config and log summary
+        first = json.loads((args.init_from / "training_log.json").read_text())
+        log["init_from"] = {"config": json.loads((args.init_from / "config.json").read_text()),
+                            **{k: first[k] for k in ("command", "notes", "seconds", "tokens_per_second", "passes",
+                                                      "val_loss_full", "val_nats_per_char", "train_loss_sample",
+                                                      "threads") if k in first}}
     if args.probe_tokens > 0:
-        log.update(_probe_log((model, tokenizer), args.probe_tokens, args.previous))
+        concepts = None if args.concepts is None else args.concepts.split(",")
+        log.update(_probe_log((model, tokenizer), args.probe_tokens, args.previous, args.min_context, concepts))
     save_course_lm(model, tokenizer, cfg, tcfg, log, args.out)
     print(f"saved to {args.out}: validation loss {log['val_loss_full']:.3f} nats "
           f"(unigram {log['unigram_baseline']:.3f}, bigram {log['bigram_baseline']:.3f})")

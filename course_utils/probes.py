@@ -22,13 +22,27 @@ PROBE_HOOKS = ("hook_embed", "blocks.0.hook_resid_pre", "blocks.0.hook_attn_out"
 MIN_POSITIVES = 20  # fewer positive tokens in either set: no F1 is reported (None)
 
 
+def windows(n_tokens: int, n_ctx: int, min_context: int = 0) -> list[tuple[int, int]]:
+    """``(start, keep)`` of the context windows :func:`collect` cuts a text of ``n_tokens`` into: the
+    window is tokens ``start .. start + n_ctx - 1`` and its positions ``keep ..`` are scored."""
+    if not 0 <= min_context < n_ctx:
+        raise ValueError(f"min_context must be in [0, n_ctx={n_ctx}), got {min_context}")
+    return [(s, 0 if s == 0 else min_context) for s in range(0, max(1, n_tokens - min_context), n_ctx - min_context)]
+
+
 @torch.no_grad()
 def collect(model: Any, tokenizer: Any, texts: list[str], hooks: tuple[str, ...] = PROBE_HOOKS,
-            max_tokens: int = 30_000, concepts: list[str] | None = None, per_text: int = 1024
-            ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+            max_tokens: int = 30_000, concepts: list[str] | None = None, per_text: int = 1024,
+            min_context: int = 0) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Activations ``{hook: [n_tokens, d]}`` over the first ``per_text`` tokens of each of ``texts``
     (cut into context windows, as :func:`course_utils.course_lm.unit_activations` does; the cap spreads
-    the sample over many files) and the labels ``{concept: [n_tokens]}``."""
+    the sample over many files) and the labels ``{concept: [n_tokens]}``.
+
+    ``min_context=0`` cuts each text into non-overlapping windows, so a token early in a window sees
+    few tokens before it (a token inside a docstring that opened in the previous window cannot see it
+    open). ``min_context=k`` slides the windows by ``n_ctx - k`` instead and keeps only the tokens that
+    see at least ``k`` tokens before them in their window, or the whole file before them (the first
+    window): every token of the text's first ``per_text`` is still taken once."""
     from course_utils.labels import LabelError, token_labels
 
     unknown = [h for h in hooks if h not in model.hook_dict]
@@ -37,6 +51,8 @@ def collect(model: Any, tokenizer: Any, texts: list[str], hooks: tuple[str, ...]
     if max_tokens < 1 or per_text < 1:
         raise ValueError(f"max_tokens and per_text must be positive, got {max_tokens} and {per_text}")
     n_ctx = model.cfg.n_ctx
+    if not 0 <= min_context < n_ctx:
+        raise ValueError(f"min_context must be in [0, n_ctx={n_ctx}), got {min_context}")
     acts: dict[str, list[torch.Tensor]] = {h: [] for h in hooks}
     labs: list[dict[str, np.ndarray]] = []
     total = 0
@@ -46,13 +62,13 @@ def collect(model: Any, tokenizer: Any, texts: list[str], hooks: tuple[str, ...]
         except LabelError:
             continue
         ids = torch.tensor(tokenizer.encode(text).ids)[:per_text]
-        for start in range(0, len(ids), n_ctx):
-            window = ids[start:start + n_ctx][: max_tokens - total]
+        for start, keep in windows(len(ids), n_ctx, min_context):
+            window = ids[start:start + n_ctx][: keep + max_tokens - total]
             _, cache = model.run_with_cache(window[None], names_filter=list(hooks))
             for h in hooks:
-                acts[h].append(cache[h][0].reshape(len(window), -1).float())
-            labs.append({c: v[start:start + len(window)] for c, v in tl.values.items()})
-            total += len(window)
+                acts[h].append(cache[h][0, keep:].reshape(len(window) - keep, -1).float())
+            labs.append({c: v[start + keep:start + len(window)] for c, v in tl.values.items()})
+            total += len(window) - keep
             if total >= max_tokens:
                 break
         if total >= max_tokens:
@@ -82,18 +98,19 @@ def probe_f1(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val:
 
 def probe_report(model: Any, tokenizer: Any, train_texts: list[str], val_texts: list[str],
                  hooks: tuple[str, ...] = PROBE_HOOKS, concepts: list[str] | None = None,
-                 n_train: int = 30_000, n_val: int = 15_000) -> dict[str, Any]:
+                 n_train: int = 30_000, n_val: int = 15_000, min_context: int = 0) -> dict[str, Any]:
     """``{"f1": {hook: {concept: F1 or None}}, "n_train", "n_val", "positives_val": {concept: n}}``:
     a probe per (hook, concept), fitted on ``n_train`` tokens of ``train_texts`` and scored on
-    ``n_val`` tokens of ``val_texts`` (at most 1,024 tokens from each text)."""
+    ``n_val`` tokens of ``val_texts`` (at most 1,024 tokens from each text; ``min_context``: see
+    :func:`collect`)."""
     from course_utils.labels import concepts as all_concepts
 
     names = list(all_concepts() if concepts is None else concepts)
-    Xtr, ytr = collect(model, tokenizer, train_texts, hooks, n_train, names)
-    Xva, yva = collect(model, tokenizer, val_texts, hooks, n_val, names)
+    Xtr, ytr = collect(model, tokenizer, train_texts, hooks, n_train, names, min_context=min_context)
+    Xva, yva = collect(model, tokenizer, val_texts, hooks, n_val, names, min_context=min_context)
     f1 = {h: {c: (None if (v := probe_f1(Xtr[h], ytr[c], Xva[h], yva[c])) is None else round(v, 4))
               for c in names} for h in hooks}
-    return {"f1": f1, "n_train": len(ytr[names[0]]), "n_val": len(yva[names[0]]),
+    return {"f1": f1, "n_train": len(ytr[names[0]]), "n_val": len(yva[names[0]]), "min_context": min_context,
             "positives_val": {c: int(yva[c].sum()) for c in names}}
 
 
@@ -119,3 +136,89 @@ def plot_probe_report(reports: dict[str, dict[str, Any]], concepts: list[str]) -
                         colorbar=dict(title="probe F1"), showscale=i == len(reports))
     fig.update_xaxes(tickangle=45)
     return style(fig, title="Linear probes: F1 per concept and hook point", height=650)
+
+
+_PREFIXES = {"", "r", "u", "b", "f", "br", "rb", "fr", "rf"}
+WINDOW_CONCEPTS = ("in_string", "in_docstring", "in_comment")
+
+
+def window_lexer(text: str) -> dict[str, np.ndarray]:
+    """What a reader that sees only ``text`` (a context window), from its first character on, can know:
+    per character, is it inside a string, a docstring (here: a triple-quoted string that opens its
+    line) or a comment (``#`` outside a string, to the end of the line). A window that starts inside a
+    string reads it inside out; that is the point: it measures what the window alone allows."""
+    n = len(text)
+    out = {c: np.zeros(n, bool) for c in WINDOW_CONCEPTS}
+    i, line = 0, 0  # line: offset of the current line's first character
+    while i < n:
+        ch = text[i]
+        if ch == "#":
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+            out["in_comment"][i:j] = True
+            i = j
+            continue
+        if ch in "'\"":
+            q = ch * 3 if text.startswith(ch * 3, i) else ch
+            j = i + len(q)
+            while j < n and not text.startswith(q, j) and not (len(q) == 1 and text[j] == "\n"):
+                j += 2 if text[j] == "\\" else 1
+            end = min(n, j + len(q)) if j < n and text[j] != "\n" else min(n, j)
+            out["in_string"][i:end] = True
+            out["in_docstring"][i:end] = len(q) == 3 and text[line:i].strip().lower() in _PREFIXES
+            nl = text.rfind("\n", i, end)
+            line = line if nl < 0 else nl + 1
+            i = end
+            continue
+        if ch == "\n":
+            line = i + 1
+        i += 1
+    return out
+
+
+def window_ceiling(tokenizer: Any, texts: list[str], n_ctx: int = 128, max_tokens: int = 15_000,
+                   per_text: int = 1024, min_context: int = 0) -> dict[str, Any]:
+    """On the tokens :func:`collect` takes (same windows): per concept of :data:`WINDOW_CONCEPTS`, the
+    F1 of :func:`window_lexer` run on each window alone, and the share of positive tokens whose string,
+    docstring or comment opened before their window (nothing in the window shows it open)."""
+    from course_utils.labels import CharLabels, LabelError, align_to_tokens, token_labels
+
+    got: dict[str, list[np.ndarray]] = {c: [] for c in WINDOW_CONCEPTS}
+    true: dict[str, list[np.ndarray]] = {c: [] for c in WINDOW_CONCEPTS}
+    before: dict[str, list[np.ndarray]] = {c: [] for c in WINDOW_CONCEPTS}
+    total = 0
+    for text in texts:
+        try:
+            tl = token_labels(text, tokenizer, list(WINDOW_CONCEPTS))
+        except LabelError:
+            continue
+        spans = tl.spans[:per_text]
+        for start, keep in windows(len(spans), n_ctx, min_context):
+            end = min(start + n_ctx, len(spans), start + keep + max_tokens - total)
+            a0 = spans[start][0]
+            lex = window_lexer(text[a0:spans[end - 1][1]])
+            z = np.zeros(len(lex["in_string"]), np.int8)
+            cl = CharLabels(text[a0:spans[end - 1][1]], z, lex["in_string"], lex["in_docstring"],
+                            lex["in_comment"], z.astype(np.int16), z.astype(np.int16), z)
+            rel = [(a - a0, b - a0) for a, b in spans[start + keep:end]]
+            for c in WINDOW_CONCEPTS:
+                y = tl.values[c]
+                got[c].append(align_to_tokens(cl, rel, c))
+                true[c].append(y[start + keep:end])
+                # a positive token's run of positives reaches back past the window's first token
+                run_start = np.array([k + 1 - np.argmin(y[k::-1]) if not y[:k + 1].all() else 0
+                                      for k in range(start + keep, end)])
+                before[c].append(y[start + keep:end] & (run_start < start))
+            total += end - start - keep
+            if total >= max_tokens:
+                break
+        if total >= max_tokens:
+            break
+    from sklearn.metrics import f1_score
+
+    out: dict[str, Any] = {"n_tokens": total, "min_context": min_context}
+    for c in WINDOW_CONCEPTS:
+        y, g, b = (np.concatenate(v) for v in (true[c], got[c], before[c]))
+        out[c] = {"lexer_f1": round(float(f1_score(y, g)), 4), "positives": int(y.sum()),
+                  "opened_before_window": round(float(b.sum() / max(y.sum(), 1)), 4)}
+    return out

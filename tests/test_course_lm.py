@@ -140,6 +140,25 @@ def test_window_sampler_visits_every_window_once_per_pass():
         lm.WindowSampler(torch.arange(3), n_ctx=4, batch_size=1, seed=0)
 
 
+def _crash_then_resume(tiny, tcfg, ckpt, monkeypatch, crash_step, saved_step, **kw):
+    """Run with a checkpoint every 4 steps, crash at ``crash_step``, rerun: the resumed model and log."""
+    real_batch = lm.WindowSampler.batch
+
+    def crash(self, step):
+        if step == crash_step:
+            raise KeyboardInterrupt
+        return real_batch(self, step)
+
+    monkeypatch.setattr(lm.WindowSampler, "batch", crash)
+    with pytest.raises(KeyboardInterrupt):
+        lm.train_model(TINY, tcfg, tiny["train"], tiny["val"], progress=False, checkpoint=ckpt, checkpoint_every=4,
+                       **kw)
+    assert torch.load(ckpt, weights_only=True)["step"] == saved_step
+    monkeypatch.setattr(lm.WindowSampler, "batch", real_batch)
+    return lm.train_model(TINY, tcfg, tiny["train"], tiny["val"], progress=False, checkpoint=ckpt,
+                          checkpoint_every=4, **kw)
+
+
 def test_interrupted_training_resumes_to_the_same_weights(tiny, tmp_path, monkeypatch):
     """Kill a run after its step-8 checkpoint; rerunning it resumes there and ends with bit-identical
     weights and log to an uninterrupted run (one thread)."""
@@ -149,21 +168,7 @@ def test_interrupted_training_resumes_to_the_same_weights(tiny, tmp_path, monkey
     try:
         ref, ref_log = lm.train_model(TINY, tcfg, tiny["train"], tiny["val"], progress=False)
         ckpt = tmp_path / "ckpt.pt"
-        real_batch = lm.WindowSampler.batch
-
-        def crash_at_9(self, step):
-            if step == 9:
-                raise KeyboardInterrupt
-            return real_batch(self, step)
-
-        monkeypatch.setattr(lm.WindowSampler, "batch", crash_at_9)
-        with pytest.raises(KeyboardInterrupt):
-            lm.train_model(TINY, tcfg, tiny["train"], tiny["val"], progress=False, checkpoint=ckpt,
-                           checkpoint_every=4)
-        assert torch.load(ckpt, weights_only=True)["step"] == 8
-        monkeypatch.setattr(lm.WindowSampler, "batch", real_batch)
-        got, log = lm.train_model(TINY, tcfg, tiny["train"], tiny["val"], progress=False, checkpoint=ckpt,
-                                  checkpoint_every=4)
+        got, log = _crash_then_resume(tiny, tcfg, ckpt, monkeypatch, crash_step=9, saved_step=8)
     finally:
         torch.set_num_threads(old)
     assert all(torch.equal(x, y) for x, y in zip(ref.state_dict().values(), got.state_dict().values()))
@@ -190,8 +195,9 @@ def test_training_command_runs_end_to_end_on_a_few_files(tmp_path):
     again, _ = lm.load_course_lm(path=out)
     assert all(torch.equal(x, y) for x, y in zip(model.state_dict().values(), again.state_dict().values()))
     log2 = json.loads((out / "training_log.json").read_text())
-    prev = log2["previous"]  # the "previous" model is this same model: measured the same way
-    assert prev["probe"] == log2["probe"] == log["probe"]
+    prev = log2["previous"]  # the "previous" model is this same model: its recorded report is reused
+    assert prev["probe"]["f1"] == log2["probe"]["f1"] == log["probe"]["f1"]
+    assert "recorded" in prev["probe"]["source"]
     assert prev["train_tokens"] == log["train_tokens"]
     assert prev["val_tokens"] > log["val_tokens"]  # measured on all stdlib validation files, not 10
     assert 0 < prev["val_nats_per_char"] < prev["val_loss_full"]
@@ -201,3 +207,79 @@ def lm_probe_hooks():
     from course_utils.probes import PROBE_HOOKS
 
     return PROBE_HOOKS
+
+
+def test_warm_start_continues_from_given_weights_and_resumes_to_the_same_weights(tiny, tmp_path, monkeypatch):
+    """``init``: the run starts from the given weights (its first loss is that model's, far below a cold
+    start's), leaves them unmodified, and an interrupted warm-started run resumes bit-identically."""
+    init = {k: v.clone() for k, v in tiny["model"].state_dict().items()}
+    tcfg = lm.TrainConfig(steps=8, batch_size=4, lr=1e-3, warmup_steps=2, eval_every=4, seed=1, init_sha256="x")
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ref, ref_log = lm.train_model(TINY, tcfg, tiny["train"], tiny["val"], progress=False, init=init)
+        _, cold_log = lm.train_model(TINY, tcfg, tiny["train"], tiny["val"], progress=False)
+        got, log = _crash_then_resume(tiny, tcfg, tmp_path / "ckpt.pt", monkeypatch, crash_step=5, saved_step=4,
+                                      init=init)
+    finally:
+        torch.set_num_threads(old)
+    assert ref_log["train_loss"][0] < cold_log["train_loss"][0] - 0.5
+    assert all(torch.equal(v, tiny["model"].state_dict()[k]) for k, v in init.items())  # not mutated
+    assert all(torch.equal(x, y) for x, y in zip(ref.state_dict().values(), got.state_dict().values()))
+    assert log["train_loss"] == ref_log["train_loss"] and log["val_loss"] == ref_log["val_loss"]
+    assert not all(torch.equal(x, init[k]) for k, x in ref.state_dict().items())  # it did train
+
+
+def test_warm_start_command_keeps_the_tokenizer_and_records_both_stages(tmp_path):
+    """``train --init-from DIR`` (the candidate model's command, shortened): same tokenizer (so token ids
+    stay), weights that start from DIR's, the first stage's config and summary and both commands in the log."""
+    out, ckpt = tmp_path / "model", tmp_path / "ckpt"
+    argv = ["train", "--corpus", "stdlib", "--init-from", str(lm.MODEL_DIR), "--steps", "2", "--batch-size", "2",
+            "--max-files", "3", "--lr", "1e-4", "--warmup-steps", "1", "--seed", "1", "--probe-tokens", "0",
+            "--out", str(out), "--checkpoint-dir", str(ckpt)]
+    assert lm.main(argv) == 0
+    model, tok = lm.load_course_lm(path=out)
+    shipped, shipped_tok = lm.load_course_lm()
+    first = json.loads((lm.MODEL_DIR / "config.json").read_text())
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["training"]["init_sha256"] == first["sha256"]["model.safetensors"]
+    assert meta["training"]["lr"] == 1e-4 and meta["training"]["seed"] == 1
+    assert tok.get_vocab() == shipped_tok.get_vocab()
+    diffs = [(a - b).abs().max().item() for a, b in zip(model.state_dict().values(), shipped.state_dict().values())
+             if a.is_floating_point()]
+    assert 0 < max(diffs) < 0.01  # two small steps away from the shipped weights, not a fresh model
+    log = json.loads((out / "training_log.json").read_text())
+    assert log["command"].startswith("python -m course_utils.course_lm train --corpus stdlib --init-from")
+    assert log["init_from"]["config"] == first
+    assert log["init_from"]["val_loss_full"] == json.loads((lm.MODEL_DIR / "training_log.json").read_text())[
+        "val_loss_full"]
+
+
+def test_probe_command_adds_a_min_context_report_and_keeps_the_others(tiny, tmp_path):
+    """``probe --min-context K --concepts ...``: a second protocol's report for the model and the previous
+    one, under its own key, merged into the log (earlier reports stay), with the window ceilings."""
+    import dataclasses
+
+    from transformer_lens import HookedTransformer
+
+    cfg = dataclasses.replace(TINY, n_layers=2)  # the report's hooks include block 1
+    torch.manual_seed(0)
+    model = HookedTransformer(cfg.hooked_config())
+    out, prev = tmp_path / "new", tmp_path / "prev"
+    lm.save_course_lm(model, tiny["tok"], cfg, lm.TrainConfig(), {}, prev)
+    lm.save_course_lm(model, tiny["tok"], cfg, lm.TrainConfig(),
+                      {"probe": {"kept": True}, "previous": {"probe": {"kept": True}}}, out)
+    argv = ["probe", "--out", str(out), "--previous", str(prev), "--probe-tokens", "400", "--min-context", "8",
+            "--concepts", "in_string,in_comment"]
+    assert lm.main(argv) == 0
+    got = json.loads((out / "training_log.json").read_text())
+    rep = got["probe_min_context8"]
+    assert rep["min_context"] == 8 and rep["n_train"] == 400 and rep["n_val"] == 200
+    assert set(rep["f1"]) == set(lm_probe_hooks()) and set(rep["f1"]["blocks.0.hook_resid_post"]) == {
+        "in_string", "in_comment"}
+    assert got["previous"]["probe_min_context8"]["f1"] == rep["f1"]  # the same weights: the same report
+    assert got["probe"] == got["previous"]["probe"] == {"kept": True}
+    assert {"window_ceiling_min_context0", "window_ceiling_min_context8"} <= set(got)
+    assert got["probe_commands"] == ["python -m course_utils.course_lm " + " ".join(argv)]
+    with pytest.raises(ValueError, match="min_context must be in"):
+        lm.main(["probe", "--out", str(out), "--probe-tokens", "400", "--min-context", "32"])

@@ -72,3 +72,60 @@ def test_collect_aligns_activations_and_labels(shipped):
         probes.collect(model, tok, [text], ("blocks.0.hook_resid_prex",))
     with pytest.raises(ValueError, match="none of the texts could be labelled"):
         probes.collect(model, tok, ["def (:\n"], ("blocks.0.hook_resid_pre",))
+
+
+def test_min_context_slides_windows_so_every_token_sees_enough_context(shipped):
+    """min_context=64: each of the first per_text tokens is taken once, with the activation of a window
+    in which it sees >= 64 tokens before it (or the file start), not of the non-overlapping cut."""
+    import torch
+
+    model, tok = shipped
+    text = "def f(x):\n    # add one\n    return x + 1  # done\n" * 40
+    ids = torch.tensor(tok.encode(text).ids)
+    assert len(ids) > 400
+    hook = "blocks.1.hook_resid_post"
+    acts, labels = probes.collect(model, tok, [text], (hook,), max_tokens=10_000, concepts=["in_comment"],
+                                  per_text=400, min_context=64)
+    full, full_labels = probes.collect(model, tok, [text], (hook,), max_tokens=10_000, concepts=["in_comment"],
+                             per_text=400)
+    assert acts[hook].shape == (400, model.cfg.d_model)
+    assert labels["in_comment"].tolist() == full_labels["in_comment"].tolist()
+    assert np.allclose(acts[hook][:128], full[hook][:128], atol=1e-5)  # the first window: file start
+    for j in (130, 300, 399):
+        s = 64 * ((j - 128) // 64 + 1)  # the window whose last 64 positions hold token j
+        _c, cache = model.run_with_cache(ids[s:s + 128][None], names_filter=[hook])
+        assert np.allclose(acts[hook][j], cache[hook][0, j - s].numpy(), atol=1e-5)
+        assert not np.allclose(acts[hook][j], full[hook][j], atol=1e-3)  # the non-overlapping cut differs
+    for bad in (-1, model.cfg.n_ctx):
+        with pytest.raises(ValueError, match="min_context must be in"):
+            probes.collect(model, tok, [text], (hook,), min_context=bad)
+
+
+def _mask(text, v):
+    return "".join(ch if m else "_" for ch, m in zip(text, v))
+
+
+def test_window_lexer_reads_strings_docstrings_and_comments_causally():
+    text = 'x = "a # b"  # c\ndef f():\n    """Doc\n    more."""\n    return \'q\\\'s\'  # e\ny = """s"""\n'
+    lex = probes.window_lexer(text)
+    assert _mask(text, lex["in_comment"]).replace("_", "") == "# c# e"  # the '#' inside "a # b" is not one
+    assert _mask(text, lex["in_string"]).replace("_", "") == '"a # b""""Doc\n    more."""\'q\\\'s\'"""s"""'
+    assert _mask(text, lex["in_docstring"]).replace("_", "") == '"""Doc\n    more."""'  # not y = """s"""
+    broken = "s = 'open\nx = 1  # c\n"  # an unterminated string ends at the line's end
+    assert _mask(broken, probes.window_lexer(broken)["in_comment"]).replace("_", "") == "# c"
+
+
+def test_window_ceiling_counts_tokens_whose_docstring_opened_before_their_window(shipped):
+    """A window that starts inside a docstring cannot see it open: those tokens are counted, and the
+    lexer reading that window inside out scores below one; a file short enough for one window scores 1."""
+    _, tok = shipped
+    text = 'def f():\n    """' + "word " * 300 + '"""\n    return 1  # one\n'
+    short = probes.window_ceiling(tok, ['def f():\n    """Doc."""\n    return 1  # one\n'])
+    assert short["in_docstring"]["lexer_f1"] == short["in_comment"]["lexer_f1"] == 1.0
+    assert short["in_docstring"]["opened_before_window"] == 0.0
+    long = probes.window_ceiling(tok, [text])
+    assert long["n_tokens"] == len(tok.encode(text).ids)
+    assert long["in_docstring"]["opened_before_window"] > 0.5
+    assert long["in_docstring"]["lexer_f1"] < 0.9
+    with pytest.raises(ValueError, match="min_context must be in"):
+        probes.window_ceiling(tok, [text], min_context=128)
