@@ -10,6 +10,11 @@ Reproduce the shipped weights with ``python -m course_utils.course_lm train --co
 larger corpus of :mod:`course_utils.package_corpus`; deterministic for a given machine and thread
 count, and resumable: with ``--checkpoint-dir`` an interrupted run continues from its last checkpoint
 and ends with the same weights); load them in well under a second with :func:`load_course_lm`.
+
+``train --init-from DIR`` continues from the model in ``DIR`` (its weights and tokenizer, so token ids
+stay) with a fresh optimiser and schedule: the candidate successor in ``data/course_lm_candidate`` is
+the shipped model trained on this way (its command and the first stage's are in its training log;
+``load_course_lm(path=CANDIDATE_DIR)`` loads it).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from course_utils._optional import require
 from course_utils.corpus import SourceFile, load_corpus
 
 MODEL_DIR = Path(__file__).parent / "data" / "course_lm"
+CANDIDATE_DIR = Path(__file__).parent / "data" / "course_lm_candidate"  # the next model (issue 12), not yet swapped in
 EOT = "<|endoftext|>"
 
 

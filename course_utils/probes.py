@@ -84,16 +84,23 @@ def probe_f1(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val:
              C: float = 1.0, seed: int = 0) -> float | None:
     """F1 on ``(X_val, y_val)`` of a logistic-regression probe fitted on standardised ``X_train``
     (``[n, d]``); None when either set has fewer than :data:`MIN_POSITIVES` positives or negatives."""
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
 
     for y in (y_train, y_val):
         if min(int(y.sum()), int((~y.astype(bool)).sum())) < MIN_POSITIVES:
             return None
+    return float(f1_score(y_val, _fit_predict(X_train, y_train, X_val, C, seed)))
+
+
+def _fit_predict(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, C: float = 1.0, seed: int = 0
+                 ) -> np.ndarray:
+    """Predictions on ``X_val`` of a logistic-regression probe fitted on standardised ``X_train``."""
+    from sklearn.linear_model import LogisticRegression
+
     mu, sd = X_train.mean(0), X_train.std(0) + 1e-6
     clf = LogisticRegression(C=C, max_iter=1000, random_state=seed)
     clf.fit((X_train - mu) / sd, y_train)
-    return float(f1_score(y_val, clf.predict((X_val - mu) / sd)))
+    return clf.predict((X_val - mu) / sd).astype(bool)
 
 
 def probe_report(model: Any, tokenizer: Any, train_texts: list[str], val_texts: list[str],
@@ -222,3 +229,24 @@ def window_ceiling(tokenizer: Any, texts: list[str], n_ctx: int = 128, max_token
         out[c] = {"lexer_f1": round(float(f1_score(y, g)), 4), "positives": int(y.sum()),
                   "opened_before_window": round(float(b.sum() / max(y.sum(), 1)), 4)}
     return out
+
+
+def comment_confusion(model: Any, tokenizer: Any, hook: str = "blocks.1.hook_resid_post", n_train: int = 30_000,
+                      n_val: int = 15_000) -> dict[str, Any]:
+    """Where the ``in_comment`` probe at ``hook`` errs (the report's texts and protocol): its false
+    positives inside docstrings, inside other strings and in code; and the F1 of a probe for the union
+    "in a comment or a docstring" (text in English rather than code)."""
+    from sklearn.metrics import f1_score
+
+    names = list(WINDOW_CONCEPTS)
+    train_texts, val_texts = probe_texts()
+    Xtr, ytr = collect(model, tokenizer, train_texts, (hook,), n_train, names)
+    Xva, yva = collect(model, tokenizer, val_texts, (hook,), n_val, names)
+    y, doc, string = yva["in_comment"], yva["in_docstring"], yva["in_string"]
+    pred = _fit_predict(Xtr[hook], ytr["in_comment"], Xva[hook])
+    fp = pred & ~y
+    prose = _fit_predict(Xtr[hook], ytr["in_comment"] | ytr["in_docstring"], Xva[hook])
+    return {"in_comment_f1": round(float(f1_score(y, pred)), 4), "false_positives": int(fp.sum()),
+            "false_negatives": int((~pred & y).sum()), "fp_in_docstring": int((fp & doc).sum()),
+            "fp_in_other_string": int((fp & string & ~doc).sum()), "fp_in_code": int((fp & ~string).sum()),
+            "comment_or_docstring_f1": round(float(f1_score(y | doc, prose)), 4)}

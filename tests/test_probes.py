@@ -129,3 +129,16 @@ def test_window_ceiling_counts_tokens_whose_docstring_opened_before_their_window
     assert long["in_docstring"]["lexer_f1"] < 0.9
     with pytest.raises(ValueError, match="min_context must be in"):
         probes.window_ceiling(tok, [text], min_context=128)
+
+
+def test_comment_confusion_splits_the_false_positives_and_matches_the_report(shipped):
+    """The in_comment probe's errors, by where they fall; its F1 is the report's F1 on the same tokens."""
+    model, tok = shipped
+    hook = "blocks.1.hook_resid_post"
+    got = probes.comment_confusion(model, tok, hook, n_train=3000, n_val=1500)
+    assert got["false_positives"] == got["fp_in_docstring"] + got["fp_in_other_string"] + got["fp_in_code"]
+    train_texts, val_texts = probes.probe_texts()
+    rep = probes.probe_report(model, tok, train_texts, val_texts, hooks=(hook,), concepts=["in_comment"],
+                              n_train=3000, n_val=1500)
+    assert got["in_comment_f1"] == rep["f1"][hook]["in_comment"]
+    assert 0 < got["comment_or_docstring_f1"] <= 1
