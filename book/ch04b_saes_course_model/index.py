@@ -96,7 +96,8 @@ for name, log in logs.items():
 # tokens and gets the same numbers. Here the layer-0 MLP's TopK SAE is measured again, live:
 
 # %%
-# load_course_sae checks the checksums, the config, the course model, the hook and its width
+# load_course_sae checks the checksums, the config, the course model,
+# the hook and its width
 sae = load_course_sae("mlp0-topk-2048", model)
 base = baselines(model, MLP0, val)
 ev = evaluate_sae(model, sae, MLP0, val, base=base)
@@ -164,18 +165,20 @@ dashboards.plot_firing_histogram(freqs)
 # ## Feature dashboards
 #
 # A dashboard {cite}`bricken2023monosemanticity` collects what one latent does: the histogram of
-# its activations, the contexts where it is largest (each token's activation shown in red, the top
-# token underlined; ␣ ↵ ⇥ are a space, a newline and a tab), its **logit effects** and its
+# its activations, the contexts where it is largest (on the website each token's activation in red,
+# the top token underlined; ␣ ↵ ⇥ are a space, a newline and a tab), its **logit effects** and its
 # ground-truth concept score. The logit effect of latent $i$ is its decoder direction pushed
 # through the rest of the model where that is linear: for an MLP latent,
 # $W_\text{dec}[i]\,W_\text{out}\,W_U$ (the direct path, which skips layer 1 and the final
 # LayerNorm's scale), centred over the vocabulary because softmax ignores a constant.
 #
-# The contexts are drawn in plain HTML by `course_utils.saes.dashboards`, not with circuitsvis
-# (version 1.43.3 is installed): circuitsvis chooses between loading its script from a CDN and
-# inlining its 1.3 MB bundle by trying to reach google.com, and it inlines the bundle once per
-# element, so three dozen dashboards would weigh hundreds of megabytes and the website would
-# depend on the network.
+# In a live notebook the contexts are drawn by circuitsvis, as in appendix A: its top-samples
+# element (activation in blue; hover a token for its value), run from the JavaScript bundle the
+# package ships and written into the output (`dashboard_html(..., backend="circuitsvis")`), so
+# nothing is fetched. Left to itself, circuitsvis would first try to reach google.com and, if it
+# could, load its script from a CDN. The website keeps the course's plain-HTML rendering (the
+# default backend, red as above): every circuitsvis rendering carries its own copy of the bundle,
+# and the sizes printed under the dashboards below show what three dozen would add to this page.
 
 # %%
 scores = interp.score_units_at_hook(sae, data)
@@ -213,15 +216,25 @@ mid = len(ranked) // 2
 picks = {"best": ranked[:12], "median": ranked[mid - 6:mid + 6], "worst": ranked[-12:]}
 pages = {f"{k} {int(i)}": dashboards.dashboard_html(dashboard(int(i)))
          for k, ids in picks.items() for i in ids}
+
+
+def live(i: int) -> str:  # contexts by circuitsvis, its bundled script inlined
+    return dashboards.dashboard_html(dashboard(i), backend="circuitsvis")
+
+
+own_kb, cv_kb = len(pages[f"best {best}"]) / 1e3, len(live(best)) / 1e3
+print(f"latent {best}'s dashboard: course HTML {own_kb:.0f} kB, "
+      f"circuitsvis {cv_kb:,.0f} kB; {len(pages)} dashboards with circuitsvis: "
+      f"{len(pages) * cv_kb / 1e3:.0f} MB")
 widget = (html_tabs(pages) if in_book_build() else
-          dashboards.dashboard_widget(lambda i: dashboards.dashboard_html(dashboard(i)),
-                                      sae.cfg.d_sae, best))
+          dashboards.dashboard_widget(live, sae.cfg.d_sae, best, scripts=True))
 widget
 
 # %% [markdown] figure="dashboards"
 # Dashboards of the layer-0 TopK SAE's latents on the validation tokens: activation histogram,
 # top-activating contexts (red = activation), direct-path logit effects and best concept. On the
-# website, tabs of 36 precomputed latents; in a notebook, a box to pick any latent.
+# website, tabs of 36 precomputed latents; in a notebook, a box to pick any latent (contexts drawn
+# by circuitsvis).
 
 # %% [markdown]
 # ## Automatic interpretation against ground truth

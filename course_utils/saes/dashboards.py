@@ -6,10 +6,16 @@ Works on the course model with a shipped SAE, and on any TransformerLens model w
 ``encode`` and ``W_dec: [d_sae, d_in]`` (e.g. GPT-2 small with a SAELens SAE from
 :func:`course_utils.course_lm.load_pretrained_sae`, online only).
 
-Contexts are rendered in plain HTML (no JavaScript, no CDN), tokens shown with
-:func:`course_utils.plotting.readable_tokens` (␣ ↵ ⇥ for the byte-level BPE's Ġ Ċ ĉ) and each token's
-activation as a red background (the course's colour for positive values), so the website's static
-twin works offline.
+Contexts have two renderings (:func:`contexts_html`), both offline, tokens shown with
+:func:`show_tokens` (␣ ↵ ⇥ for a space, a newline and a tab):
+
+* ``backend="html"`` (the default; the website's static twin): plain HTML spans, each token's
+  activation as a red background (the course's colour for positive values); no script, a few kB.
+* ``backend="circuitsvis"`` (the notebook's live widget): circuitsvis's ``TopkSamples`` element, with
+  circuitsvis's own bundled JavaScript inlined (its ``local_src``; about 1.3 MB per rendering).
+  Never circuitsvis's ``_repr_html_``: that probes google.com to choose between the inlined bundle
+  and a script from unpkg.com, and the course makes no network call. The website does not use it:
+  its three dozen dashboards would carry 36 copies of the bundle (about 47 MB of script on one page).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
+from course_utils._optional import require
 from course_utils.plotting import readable_tokens, style
 
 # ------------------------------------------------------------------------------------------------
@@ -180,20 +187,56 @@ def _svg_histogram(values: np.ndarray, bins: int = 30, width: int = 300, height:
             f'<text x="{width}" y="{height + 12}" font-size="10" text-anchor="end">{edges[-1]:.2f}</text></svg>')
 
 
-def dashboard_html(d: LatentDashboard) -> str:
-    """The dashboard as one self-contained HTML block (inline SVG, no scripts)."""
+BACKENDS = ("html", "circuitsvis")
+_CONTEXT_KEY = {"html": "activation as red; the top token underlined",
+                "circuitsvis": "drawn by circuitsvis: activation as blue, hover a token for its value"}
+
+
+def contexts_html(d: LatentDashboard, backend: str = "html") -> str:
+    """The dashboard's top-activating contexts as HTML, largest first, drawn offline by ``backend``:
+    ``"html"`` (the course's spans, :func:`context_html`; no script) or ``"circuitsvis"`` (its
+    ``TopkSamples`` element with its bundled JavaScript inlined, about 1.3 MB; needs the ``[lm]``
+    extra). Tokens are HTML-escaped for both: circuitsvis writes each token as raw HTML."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "html" or not d.contexts:
+        vmax = max((max(a) for _, a, _ in d.contexts), default=1.0)
+        ctx = "".join(f"<li>{context_html(t, a, f, vmax)}</li>" for t, a, f in d.contexts) or "<li>none</li>"
+        return f"<ol>{ctx}</ol>"
+    cv = require("circuitsvis", purpose="dashboard contexts drawn with circuitsvis (backend='circuitsvis')")
+    tokens = [[[[html.escape(t, quote=False) for t in toks] for toks, _, _ in d.contexts]]]  # [1, 1, k, len]
+    acts = [[[list(a) for _, a, _ in d.contexts]]]
+    rendered = cv.topk_samples.topk_samples(
+        tokens=tokens, activations=acts, zeroth_dimension_name="Contexts",
+        zeroth_dimension_labels=["top-activating"], first_dimension_name="Latent",
+        first_dimension_labels=[str(d.latent)])
+    return _closed_container(rendered.local_src)  # never show `rendered`: it would probe the network
+
+
+def _closed_container(src: str) -> str:
+    """circuitsvis writes the element's container as ``<div id=… />``, which HTML parses as an open
+    tag: what follows (the logit table) would fall inside the element, and React clears the element's
+    children when it draws. Write the container closed."""
+    head, sep, rest = src.partition("/>")
+    if sep and head.startswith("<div ") and ">" not in head:
+        return f"{head}></div>{rest}"
+    return src
+
+
+def dashboard_html(d: LatentDashboard, backend: str = "html") -> str:
+    """The dashboard as one self-contained HTML block: inline SVG, contexts by :func:`contexts_html`
+    (``backend="html"``: no scripts; ``"circuitsvis"``: one inlined script, for a live notebook)."""
+    ctx = contexts_html(d, backend)
     freq = len(d.values) / max(d.n_tokens, 1)
-    vmax = max((max(a) for _, a, _ in d.contexts), default=1.0)
     concept = (f"<b>{html.escape(d.concept)}</b>: score {d.score:.2f} (precision {d.precision:.2f}, "
                f"recall {d.recall:.2f})" if d.concept else "none with recall ≥ the floor")
     logits = "".join(f"<tr><td style='font-family:monospace'>{html.escape(a)}</td><td>{va:+.2f}</td>"
                      f"<td style='font-family:monospace'>{html.escape(b)}</td><td>{vb:+.2f}</td></tr>"
                      for (a, va), (b, vb) in zip(d.top_logits, d.bottom_logits))
-    ctx = "".join(f"<li>{context_html(t, a, f, vmax)}</li>" for t, a, f in d.contexts) or "<li>none</li>"
     return (f"<div style='max-width:44em'><h4>Latent {d.latent}</h4>"
             f"<p>fires on {freq:.2%} of {d.n_tokens:,} tokens; best ground-truth concept: {concept}</p>"
             f"<p>Activation histogram (non-zero values)</p>{_svg_histogram(d.values)}"
-            f"<p>Top-activating contexts (activation as red; the top token underlined)</p><ol>{ctx}</ol>"
+            f"<p>Top-activating contexts ({_CONTEXT_KEY[backend]})</p>{ctx}"
             f"<p>Logit effects (direct path, centred): most promoted | most suppressed</p>"
             f"<table><tr><th>token</th><th>effect</th><th>token</th><th>effect</th></tr>{logits}</table></div>")
 
@@ -218,15 +261,25 @@ def plot_firing_histogram(freqs: dict[str, torch.Tensor], floor: float = 1e-5) -
     return style(fig, "Firing frequencies on validation text", 360)
 
 
-def dashboard_widget(make: Any, d_sae: int, value: int = 0) -> Any:
-    """A live latent-id box that redraws ``make(latent) -> html`` (a notebook widget)."""
+def dashboard_widget(make: Any, d_sae: int, value: int = 0, scripts: bool = False) -> Any:
+    """A live latent-id box that redraws ``make(latent) -> html`` (a notebook widget).
+
+    ``scripts=True`` for HTML whose scripts must run (``dashboard_html(..., backend="circuitsvis")``):
+    it is shown as a display output inside an ``ipywidgets.Output``, which the notebook renders like
+    any cell output; an ``ipywidgets.HTML`` sets the page's innerHTML, where scripts never run."""
     import ipywidgets as widgets
 
     box = widgets.BoundedIntText(value=value, min=0, max=d_sae - 1, description="latent id")
-    out = widgets.HTML(make(value))
+    out = widgets.Output() if scripts else widgets.HTML()
 
-    def redraw(change: dict[str, Any]) -> None:
-        out.value = make(int(change["new"]))
+    def draw(latent: int) -> None:
+        page = make(latent)
+        if scripts:
+            out.outputs = ({"output_type": "display_data", "metadata": {},
+                            "data": {"text/html": page, "text/plain": f"dashboard of latent {latent}"}},)
+        else:
+            out.value = page
 
-    box.observe(redraw, names="value")
+    draw(value)
+    box.observe(lambda change: draw(int(change["new"])), names="value")
     return widgets.VBox([box, out])
