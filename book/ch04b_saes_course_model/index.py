@@ -432,13 +432,20 @@ print(f"{rec['tokens_seen']:,} activations seen in {rec['seconds']} s: CE recove
 # With internet, the same dashboard functions work on GPT-2 small and a SAELens SAE:
 # `load_pretrained("gpt2-small")` and `load_pretrained_sae("gpt2-small-res-jb",
 # "blocks.8.hook_resid_pre")` from `course_utils.course_lm`, then `labelled_activations` is replaced
-# by any token stream and `build_dashboard` draws it. Offline (as here) they stop with a clear error:
+# by any token stream and `build_dashboard` draws it. The page makes no network call unless you opt
+# in: set `ONLINE = True` on a machine with internet (e.g. Colab). Without a reachable hub the loaders
+# stop with a clear `OfflineError`.
 
 # %%
-try:
-    load_pretrained_sae()
-except OfflineError as err:
-    print(textwrap.fill(str(err), 84))
+ONLINE = False  # True: download GPT-2 small's residual-stream SAE (needs internet)
+if ONLINE:
+    try:
+        gpt2_sae = load_pretrained_sae()
+        print(gpt2_sae.cfg)
+    except OfflineError as err:
+        print(textwrap.fill(str(err), 84))
+else:
+    print("ONLINE is False: nothing downloaded (the course runs offline on its own model)")
 
 # %% [markdown]
 # ## Summary
