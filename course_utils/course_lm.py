@@ -484,7 +484,7 @@ def _probe_log(model_and_tokenizer: tuple[Any, Any], n_train: int, previous: Pat
     report the previous model's log already holds under the same protocol is taken from there), and
     what the context windows themselves allow (:func:`course_utils.probes.window_ceiling`). The report
     is stored under ``probe`` (``min_context=0``, the original protocol) or ``probe_min_context{k}``."""
-    from course_utils.probes import PROBE_HOOKS, probe_report, probe_texts, window_ceiling
+    from course_utils.probes import PROBE_HOOKS, comment_confusion, probe_report, probe_texts, window_ceiling
 
     key = "probe" if min_context == 0 else f"probe_min_context{min_context}"
     train_texts, val_texts = probe_texts()
@@ -493,15 +493,19 @@ def _probe_log(model_and_tokenizer: tuple[Any, Any], n_train: int, previous: Pat
         return probe_report(model, tokenizer, train_texts, val_texts, concepts=concepts, n_train=n_train,
                             n_val=n_train // 2, min_context=min_context)
 
+    def confusion(model: Any, tokenizer: Any) -> dict[str, Any]:  # with the original protocol's report only
+        return {"comment_confusion": comment_confusion(model, tokenizer, n_train=n_train, n_val=n_train // 2)
+                } if min_context == 0 and concepts is None else {}
+
     model, tokenizer = model_and_tokenizer
-    out: dict[str, Any] = {key: report(model, tokenizer)}
+    out: dict[str, Any] = {key: report(model, tokenizer), **confusion(model, tokenizer)}
     for k in sorted({0, min_context}):  # the original protocol's windows, and this one's
         out[f"window_ceiling_min_context{k}"] = window_ceiling(tokenizer, val_texts, model.cfg.n_ctx, n_train // 2,
                                                                min_context=k)
     if previous is not None:
         old_log = json.loads((previous / "training_log.json").read_text())
         model, tokenizer = load_course_lm(path=previous)
-        out["previous"] = _summary(model, tokenizer, old_log)
+        out["previous"] = {**_summary(model, tokenizer, old_log), **confusion(model, tokenizer)}
         rec = old_log.get(key)
         if (concepts is None and rec is not None and rec["n_train"] == n_train and rec["n_val"] == n_train // 2
                 and rec.get("min_context", 0) == min_context and set(rec["f1"]) == set(PROBE_HOOKS)):

@@ -232,10 +232,11 @@ def window_ceiling(tokenizer: Any, texts: list[str], n_ctx: int = 128, max_token
 
 
 def comment_confusion(model: Any, tokenizer: Any, hook: str = "blocks.1.hook_resid_post", n_train: int = 30_000,
-                      n_val: int = 15_000) -> dict[str, Any]:
+                      n_val: int = 15_000) -> dict[str, Any] | None:
     """Where the ``in_comment`` probe at ``hook`` errs (the report's texts and protocol): its false
     positives inside docstrings, inside other strings and in code; and the F1 of a probe for the union
-    "in a comment or a docstring" (text in English rather than code)."""
+    "in a comment or a docstring" (text in English rather than code). None when either set has fewer
+    than :data:`MIN_POSITIVES` comment tokens or non-comment tokens."""
     from sklearn.metrics import f1_score
 
     names = list(WINDOW_CONCEPTS)
@@ -243,6 +244,9 @@ def comment_confusion(model: Any, tokenizer: Any, hook: str = "blocks.1.hook_res
     Xtr, ytr = collect(model, tokenizer, train_texts, (hook,), n_train, names)
     Xva, yva = collect(model, tokenizer, val_texts, (hook,), n_val, names)
     y, doc, string = yva["in_comment"], yva["in_docstring"], yva["in_string"]
+    for v in (ytr["in_comment"], y):
+        if min(int(v.sum()), int((~v).sum())) < MIN_POSITIVES:
+            return None
     pred = _fit_predict(Xtr[hook], ytr["in_comment"], Xva[hook])
     fp = pred & ~y
     prose = _fit_predict(Xtr[hook], ytr["in_comment"] | ytr["in_docstring"], Xva[hook])

@@ -198,6 +198,7 @@ def test_training_command_runs_end_to_end_on_a_few_files(tmp_path):
     prev = log2["previous"]  # the "previous" model is this same model: its recorded report is reused
     assert prev["probe"]["f1"] == log2["probe"]["f1"] == log["probe"]["f1"]
     assert "recorded" in prev["probe"]["source"]
+    assert "comment_confusion" in log2 and prev["comment_confusion"] == log2["comment_confusion"]  # same model
     assert prev["train_tokens"] == log["train_tokens"]
     assert prev["val_tokens"] > log["val_tokens"]  # measured on all stdlib validation files, not 10
     assert 0 < prev["val_nats_per_char"] < prev["val_loss_full"]
