@@ -269,6 +269,119 @@ print(f"{len(batches)} batches of shape {tuple(batches[0].shape)}; "
       f"{store.tokens_per_second:,.0f} tokens/s")
 
 # %% [markdown]
+# ## The next model: a candidate trained longer
+#
+# The model above stopped while its validation loss was still falling ({fig}`training-curve`): its
+# learning rate had decayed to a tenth of its peak. A second stage trains it on. It starts from the
+# shipped weights and keeps the shipped tokenizer, so token ids do not change, and runs 5,000 more
+# steps of 32 windows of 128 tokens (20.5 million tokens, 1.62 more passes over the training files)
+# with a fresh AdamW optimiser, warmed up over 100 steps to a learning rate of 1.5e-3 and decayed by a
+# cosine to a tenth of that. The peak is half the first stage's: a judgement (high enough to move on,
+# low enough not to undo the first stage), not a tuned value. The stage took 50 minutes on one CPU
+# thread (two threads were no faster on the shared machine it ran on, and not bit-repeatable), the
+# two stages 89 minutes together. The result is shipped beside the course model, in
+# `course_utils/data/course_lm_candidate`, as a *candidate*: the later chapters' sparse
+# autoencoders, transcoders and recorded numbers are built on the shipped model, and swapping the
+# candidate in means retraining them. The table compares the three models on the same files; all
+# numbers are read from the training logs.
+
+# %%
+cand_dir = course_lm.CANDIDATE_DIR
+cand = json.loads((cand_dir / "training_log.json").read_text())
+models = {"first": old, "shipped": log, "candidate": cand}
+target = old["val_loss_full"] - 0.5  # the issue's target, in nats per token
+per_char = target / old["val_loss_full"] * old["val_nats_per_char"]
+rows = [("val nats/token", "val_loss_full", f"<= {target:.2f}"),
+        ("val nats/char", "val_nats_per_char", f"<= {per_char:.3f}"),
+        ("train-text loss", "train_loss_sample", ""),
+        ("packages val", "val_packages_loss_full", "")]
+print(f"{'':<16}" + "".join(f"{m:>10}" for m in models) + f"{'target':>10}")
+for name, key, goal in rows:
+    vals = "".join(f"{m[key]:>10.3f}" if key in m else f"{'-':>10}"
+                   for m in models.values())
+    print(f"{name:<16}{vals}{goal:>10}")
+gaps = {k: m["val_loss_full"] - m["train_loss_sample"] for k, m in models.items()}
+print(f"{'gap':<16}" + "".join(f"{g:>10.3f}" for g in gaps.values())
+      + f"{'< ' + format(gaps['first'], '.2f'):>10}")
+
+# %% [markdown]
+# Per token, the candidate meets the target set for this model: 3.43 nats against 3.51 (0.5 below
+# the first model's 4.01). Per character, the fairer comparison across the two tokenizers, it is
+# 1.065 against the 1.048 that the same 0.5 nats would mean for the first model's tokenizer: close,
+# not reached. The gap between training and validation text is about the shipped model's (0.59
+# against 0.61) and half the first model's: the extra passes lowered the loss on held-out text
+# about as much as on training text. The held-out package files fall from 3.47 to 3.19.
+#
+# ### What limits the probes
+#
+# The probes did not move: at the last residual stream the candidate is within 0.01 of the shipped
+# model for the string, docstring and comment concepts (up to 0.02 below it under the second
+# protocol below), and short of the targets. Before asking the model for more, ask what a probe can
+# be expected to find. The table reads the probe report under
+# two protocols, on the same validation tokens, and sets two measurements beside it. *windows* is the
+# report's protocol: each file cut into non-overlapping 128-token windows, so a token near a
+# window's start sees little before it. *64 before* slides the windows by 64 tokens and scores only
+# tokens that see at least 64 tokens before them (`probe_report(..., min_context=64)`). *lexer* is
+# the F1 of `probes.window_lexer`, a reader that knows Python's lexical rules (quotes, escapes, `#`
+# to the end of the line; a docstring taken as a triple-quoted string that opens its line) and sees
+# only the window. *opened* is the share of the concept's tokens whose string, docstring or comment
+# opened before their window, so that nothing in the window shows it open.
+
+# %%
+k = "probe_min_context64"
+ceil0 = cand["window_ceiling_min_context0"]
+ceil64 = cand["window_ceiling_min_context64"]
+goal = {"in_string": 0.8, "in_docstring": 0.8, "in_comment": 0.9}
+print("probe F1 at the last residual stream, blocks.1.hook_resid_post")
+print(f"{'':<15}{'first':>7}{'shipped':>9}{'cand.':>7}{'target':>8}"
+      f"{'lexer':>7}{'opened':>8}")
+for proto, rep, ceil in (("windows", "probe", ceil0), ("64 before", k, ceil64)):
+    print(proto)
+    for c in goal:
+        f1 = [m[rep]["f1"][last][c] if rep in m else None
+              for m in (old, cand["previous"], cand)]
+        cells = "".join(f"{v:>{w}.2f}" if v is not None else f"{'-':>{w}}"
+                        for v, w in zip(f1, (7, 9, 7)))
+        print(f"  {c:<13}{cells}{goal[c]:>8.1f}{ceil[c]['lexer_f1']:>7.2f}"
+              f"{ceil[c]['opened_before_window']:>8.0%}")
+att = "blocks.1.hook_attn_out"
+print(f"the candidate at {att}, 64 before:")
+print("  " + "  ".join(f"{c} {cand[k]['f1'][att][c]:.2f}" for c in goal))
+
+# %% [markdown]
+# For `in_comment` the window is not the limit: the lexer reads it at 0.94 from the window alone,
+# and under the second protocol no comment token has its `#` outside the window. The target of 0.9
+# is within what a 128-token window allows; the model falls far short of it (0.67 with the sliding
+# protocol). For strings and docstrings the window is a real limit: with non-overlapping windows 41%
+# of the string tokens and 58% of the docstring tokens lie in a string that opened before their
+# window, and with 64 tokens of context still 34% and 49%, because docstrings run long. There only
+# the content can tell, and the lexer, which reads such a window inside out, scores far below the
+# probes. The model's second-layer attention output carries both: there its probes pass the 0.8
+# target under the sliding protocol (last lines of the table), and they fall below it once that
+# output is added to the residual stream.
+
+# %%
+conf = {"shipped": cand["previous"]["comment_confusion"],
+        "candidate": cand["comment_confusion"]}
+print(f"the in_comment probe at {last}")
+print(f"{'':<29}{'shipped':>9}{'cand.':>7}")
+for key in ("in_comment_f1", "false_positives", "fp_in_docstring",
+            "fp_in_other_string", "fp_in_code", "false_negatives",
+            "comment_or_docstring_f1"):
+    a, b = conf["shipped"][key], conf["candidate"][key]
+    fmt = ".2f" if isinstance(a, float) else "d"
+    print(f"  {key:<27}{a:>9{fmt}}{b:>7{fmt}}")
+
+# %% [markdown]
+# Where does the `in_comment` probe go wrong? Most of its false positives are docstring tokens
+# (506 of 615 on the candidate), and a probe for the union, "in a comment or a docstring", reads at
+# 0.91 from the same stream. The residual stream carries "this is English, not code" cleanly, and
+# hardly *which* kind of English text it is (a distinction that, we suspect, matters little for
+# predicting the next token). That is the measured limit, and it is not the window (the lexer gets
+# 0.94) and not a lack of training on the same objective (20 million more tokens left it unchanged).
+# A change to the model that reaches 0.9 at the last residual stream was not found or measured here.
+
+# %% [markdown]
 # ## Reproducing the model
 #
 # Two commands rebuild everything this page loaded:
@@ -277,6 +390,18 @@ print(f"{len(batches)} batches of shape {tuple(batches[0].shape)}; "
 # python -m course_utils.package_corpus build    # the snapshot, into ~/.cache/course_utils
 # python -m course_utils.course_lm train --corpus python --steps 3500 --checkpoint-dir ckpt \
 #     --previous old_model_folder                 # optional: probe a previous model too
+# ```
+#
+# The candidate continues from the shipped model (its exact commands, both stages', are in its log):
+#
+# ```bash
+# python -m course_utils.course_lm train --corpus python \
+#     --init-from course_utils/data/course_lm --steps 5000 --lr 1.5e-3 --warmup-steps 100 \
+#     --seed 1 --checkpoint-dir ckpt2 --out course_utils/data/course_lm_candidate \
+#     --previous course_utils/data/course_lm
+# python -m course_utils.course_lm probe --out course_utils/data/course_lm_candidate \
+#     --previous course_utils/data/course_lm --min-context 64 \
+#     --concepts in_string,in_docstring,in_comment
 # ```
 #
 # The second retrains the tokenizer and the model (about 45 minutes on one CPU thread; the seed and the
