@@ -437,7 +437,7 @@ print(f"{rec['tokens_seen']:,} activations seen in {rec['seconds']} s: CE recove
 # stop with a clear `OfflineError`.
 
 # %%
-ONLINE = False  # True: download GPT-2 small's residual-stream SAE (needs internet)
+ONLINE = False  # True: download GPT-2 small's SAE (needs internet)
 if ONLINE:
     try:
         gpt2_sae = load_pretrained_sae()
@@ -445,7 +445,7 @@ if ONLINE:
     except OfflineError as err:
         print(textwrap.fill(str(err), 84))
 else:
-    print("ONLINE is False: nothing downloaded (the course runs offline on its own model)")
+    print("ONLINE is False: nothing downloaded (the course runs offline)")
 
 # %% [markdown]
 # ## Summary
