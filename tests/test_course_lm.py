@@ -92,7 +92,9 @@ def test_log_is_json_serialisable(tiny):
     json.dumps(tiny["log"])
 
 
-def test_pretrained_models_raise_a_clear_error_offline():
+def test_pretrained_models_raise_a_clear_error_offline(monkeypatch):
+    # simulate an unreachable hub: the test itself must make no network call
+    monkeypatch.setattr(lm, "_hub_reachable", lambda *a, **k: False)
     with pytest.raises(lm.OfflineError, match="load_course_lm"):
         lm.load_pretrained("gpt2-small")
     with pytest.raises(ValueError, match="model name"):
