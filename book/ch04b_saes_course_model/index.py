@@ -223,8 +223,10 @@ def live(i: int) -> str:  # contexts by circuitsvis, its bundled script inlined
 
 
 own_kb, cv_kb = len(pages[f"best {best}"]) / 1e3, len(live(best)) / 1e3
-print(f"latent {best}'s dashboard: course HTML {own_kb:.0f} kB, circuitsvis {cv_kb:,.0f} kB")
-print(f"{len(pages)} dashboards with circuitsvis: {len(pages) * cv_kb / 1e3:.0f} MB")
+print(f"latent {best}'s dashboard: course HTML {own_kb:.0f} kB, "
+      f"circuitsvis {cv_kb:,.0f} kB")
+print(f"{len(pages)} dashboards with circuitsvis: "
+      f"{len(pages) * cv_kb / 1e3:.0f} MB")
 widget = (html_tabs(pages) if in_book_build() else
           dashboards.dashboard_widget(live, sae.cfg.d_sae, best, scripts=True))
 widget
