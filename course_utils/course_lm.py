@@ -2,19 +2,18 @@
 
 Chapters 4-7 decompose a real trained transformer, and the course must work offline, so it trains and
 ships its own: a byte-level BPE tokenizer (vocabulary 4,096) and a 2-layer TransformerLens
-``HookedTransformer`` (d_model 128, d_mlp 512, context 128) trained on the Python standard library's
-source (:mod:`course_utils.corpus`). Hook names are TransformerLens's own
+``HookedTransformer`` (d_model 128, d_mlp 512, context 128) trained on real Python: the standard
+library's source (:mod:`course_utils.corpus`) and that of five pinned, BSD-licensed packages. Hook names are TransformerLens's own
 (``blocks.0.mlp.hook_post``, ``blocks.1.hook_resid_pre``, ...).
 
-Reproduce the shipped weights with ``python -m course_utils.course_lm train --corpus python`` (the
-larger corpus of :mod:`course_utils.package_corpus`; deterministic for a given machine and thread
-count, and resumable: with ``--checkpoint-dir`` an interrupted run continues from its last checkpoint
-and ends with the same weights); load them in well under a second with :func:`load_course_lm`.
-
-``train --init-from DIR`` continues from the model in ``DIR`` (its weights and tokenizer, so token ids
-stay) with a fresh optimiser and schedule: the candidate successor in ``data/course_lm_candidate`` is
-the shipped model trained on this way (its command and the first stage's are in its training log;
-``load_course_lm(path=CANDIDATE_DIR)`` loads it).
+The shipped weights were trained in two stages on the larger corpus of
+:mod:`course_utils.package_corpus` (``python -m course_utils.course_lm train --corpus python``, then
+``train --init-from``: the first stage's weights and tokenizer, so token ids stay, with a fresh
+optimiser and schedule). The first stage is kept in ``data/course_lm_stage1`` (:data:`STAGE1_DIR`) so
+that the second reproduces; both commands are in the README and in the shipped training log. Training
+is deterministic for a given machine and thread count, and resumable: with ``--checkpoint-dir`` an
+interrupted run continues from its last checkpoint and ends with the same weights. Load the model in
+well under a second with :func:`load_course_lm`.
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ from course_utils._optional import require
 from course_utils.corpus import SourceFile, load_corpus
 
 MODEL_DIR = Path(__file__).parent / "data" / "course_lm"
-CANDIDATE_DIR = Path(__file__).parent / "data" / "course_lm_candidate"  # the next model (issue 12), not yet swapped in
+STAGE1_DIR = Path(__file__).parent / "data" / "course_lm_stage1"  # the shipped model's first stage (init of the second)
 EOT = "<|endoftext|>"
 
 
@@ -441,15 +440,25 @@ def unit_activations(model: Any, tokenizer: Any, texts: list[str], hook_name: st
     return torch.cat(acts), {"tokens": toks, "labels": {c: np.concatenate([lab[c] for lab in labs]) for c in names}}
 
 
-def plot_training(log: dict[str, Any]) -> Any:
-    """Training and validation loss of the shipped model, with the n-gram baselines for scale."""
+def plot_training(log: dict[str, Any], earlier: dict[str, Any] | None = None) -> Any:
+    """Training and validation loss of a model, with the n-gram baselines for scale. ``earlier``: the
+    log of the stage it was warm-started from (``train --init-from``), drawn first, so that the steps
+    run on across both stages and a dotted line marks where the second began."""
     import plotly.graph_objects as go
 
     from course_utils.plotting import style
 
-    fig = go.Figure()
-    fig.add_scatter(x=log["step"], y=log["train_loss"], name="train (batch)", line=dict(width=1))
-    fig.add_scatter(x=log["eval_step"], y=log["val_loss"], name="validation", mode="lines+markers")
+    stages = [("stage 1 ", earlier), ("stage 2 ", log)] if earlier is not None else [("", log)]
+    fig, offset = go.Figure(), 0
+    for (prefix, lg), colours in zip(stages, (("#9ecae1", "#08519c"), ("#fdae6b", "#a63603"))):
+        if earlier is not None and lg is log:
+            fig.add_vline(x=offset, line=dict(dash="dot", color="grey"), annotation_text="warm start",
+                          annotation_position="top left")
+        fig.add_scatter(x=[offset + s for s in lg["step"]], y=lg["train_loss"], name=prefix + "train (batch)",
+                        line=dict(width=1, color=colours[0]))
+        fig.add_scatter(x=[offset + s for s in lg["eval_step"]], y=lg["val_loss"], name=prefix + "validation",
+                        mode="lines+markers", line=dict(color=colours[1]))
+        offset += lg["step"][-1]
     for k, dash in (("unigram_baseline", "dot"), ("bigram_baseline", "dash")):
         if k in log:
             fig.add_hline(y=log[k], line=dict(dash=dash, color="grey"),

@@ -234,7 +234,7 @@ def test_warm_start_continues_from_given_weights_and_resumes_to_the_same_weights
 
 
 def test_warm_start_command_keeps_the_tokenizer_and_records_both_stages(tmp_path):
-    """``train --init-from DIR`` (the candidate model's command, shortened): same tokenizer (so token ids
+    """``train --init-from DIR`` (the shipped model's stage-2 command, shortened): same tokenizer (so token ids
     stay), weights that start from DIR's, the first stage's config and summary and both commands in the log."""
     out, ckpt = tmp_path / "model", tmp_path / "ckpt"
     argv = ["train", "--corpus", "stdlib", "--init-from", str(lm.MODEL_DIR), "--steps", "2", "--batch-size", "2",
