@@ -53,10 +53,10 @@ def test_generation_without_hooks_is_the_greedy_completion(setup):
 def test_steering_dose_response_and_cost(setup):
     """Against eight random directions of the same norm: at strength 32 the difference of means lies
     >= 1 random standard deviation above their mean and the best SAE latent within 1 of it. Prompt
-    seeds 0-2 x random seeds 0-1 at this size gave z = 1.2 to 3.6 (mean difference) and -0.3 to 0.7
-    (SAE latent); one draw of eight (random seed 1) holds a direction above the mean difference, so
+    seeds 0-2 x random seeds 0-1 at this size gave z = 1.2 to 51 (mean difference; some prompt sets
+    leave the random directions little spread) and -0.4 to 0.5 (SAE latent); one draw of eight (random seed 1) holds a direction above the mean difference, so
     "above every random direction" is not asserted. The page's run (12 prompts, random seeds 0-3)
-    gave z = 1.4 to 2.8 and -0.1 to 0.4."""
+    gave z = 1.9 to 7.4 and -0.1 to 0.5."""
     from course_utils.corpus import load_corpus
     from course_utils.saes.course import corpus_windows
     from course_utils.saes.interp import random_directions
@@ -104,16 +104,16 @@ def test_the_pages_steering_numbers(setup):
     table = app.dose_response_many(model, tok, prompts, HOOK, torch.stack([*named, *rand]), [0.0, 8.0, 32.0],
                                    "in_string", 20)
     f_rand = table[4:]
-    assert table[0, 0] == pytest.approx(0.47, abs=0.02)
-    assert table[3, 2] == pytest.approx(0.64, abs=0.02) and table[2, 2] == pytest.approx(0.67, abs=0.02)
-    assert table[0, 2] == pytest.approx(0.33, abs=0.02) and table[1, 1] == pytest.approx(0.49, abs=0.02)
-    assert f_rand[:, 2].min() == pytest.approx(0.17, abs=0.02) and f_rand[:, 2].max() == pytest.approx(0.49, abs=0.02)
+    assert table[0, 0] == pytest.approx(0.35, abs=0.02)
+    assert table[3, 2] == pytest.approx(0.64, abs=0.02) and table[2, 2] == pytest.approx(0.66, abs=0.02)
+    assert table[0, 2] == pytest.approx(0.33, abs=0.02) and table[1, 1] == pytest.approx(0.46, abs=0.02)
+    assert f_rand[:, 2].min() == pytest.approx(0.17, abs=0.02) and f_rand[:, 2].max() == pytest.approx(0.33, abs=0.02)
     cmp_md, cmp_sae = app.compare_to_random(table[3], f_rand), app.compare_to_random(table[0], f_rand)
-    assert cmp_md["z"][2] == pytest.approx(2.8, abs=0.3) and cmp_md["position"][1:] == ["above", "above"]
+    assert cmp_md["z"][2] == pytest.approx(5.8, abs=0.3) and cmp_md["position"][1:] == ["above", "above"]
     assert cmp_sae["position"][1:] == ["inside", "inside"] and max(abs(cmp_sae["z"][1:])) <= 1.1
     windows = corpus_windows(tok, "validation", 8 * 128, model.cfg.n_ctx, seed=2)
     at8 = [app.steered_loss(model, windows, [(HOOK, app.add_hook(d, 8.0))]) for d in rand]
-    assert min(at8) == pytest.approx(3.28, abs=0.02) and max(at8) == pytest.approx(3.59, abs=0.02)
+    assert min(at8) == pytest.approx(3.64, abs=0.02) and max(at8) == pytest.approx(4.60, abs=0.02)
 
 
 @torch.no_grad()

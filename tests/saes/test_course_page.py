@@ -157,12 +157,13 @@ def test_the_family_splits(resid):
     good = np.nonzero(scores.score > 0.5)[0]
     root = int(good[np.argmax(kids[good])])
     s = splitting.split_family(W, fs, root, ["512", "2048", "8192"])
-    # the page's example: latent 82 fires on '='; three 2048-children on '=' share its tokens
-    assert root == 82 and scores.best[root] == "tok='='" and scores.score[root] > 0.95
+    # the page's example: latent 202 fires on 'M'; three 2048-children on 'M' share its tokens
+    assert root == 202 and scores.best[root] == "tok='M'" and scores.score[root] > 0.5
     scores2 = interp.monosemanticity(fs[1], interp.concept_vocabulary(data.tokens, data.prev, data.labels))
-    eq = [(j, c) for j, c in zip(s.children[0], s.coact[0]) if scores2.best[j] == "tok='='"]
-    assert len(eq) >= 3 and 0.8 <= sum(c for _, c in eq) <= 1.2 and max(c for _, c in eq) < 0.6
-    assert len(s.children[1]) >= 2 and max(s.coact[1]) > 0.3
+    eq = [(j, c) for j, c in zip(s.children[0], s.coact[0]) if scores2.best[j] == "tok='M'"]
+    # measured 0.24, 0.14, 0.13 in the 2048 SAE and 0.19, 0.11 in the 8192
+    assert len(eq) >= 3 and 0.4 <= sum(c for _, c in eq) <= 0.7 and max(c for _, c in eq) < 0.35
+    assert len(s.children[1]) >= 2 and 0.15 < max(s.coact[1]) < 0.3
     assert all(0 <= c <= 1 for cs in s.coact for c in cs)
     fig = splitting.plot_split(s)
     assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
@@ -194,8 +195,8 @@ def test_absorption_on_a_planted_case():
 
 def test_absorption_as_stated(resid):
     """The page's table at resid1-topk-2048: with SAEBench's cosine 0.025 nearly every missed true
-    positive counts as absorbed; with cosine 0.2 keywords (0.41) and numbers (0.20) stay partly
-    absorbed and names, strings and comments nearly not (0.02, 0.07, 0.00)."""
+    positive counts as absorbed; with cosine 0.2 keywords (0.32) and numbers (0.37) stay partly
+    absorbed, strings a little (0.11) and names and comments nearly not (0.03, 0.03)."""
     data, fam, fs = resid
     W = fam[1].W_dec.detach()
     got = {}
@@ -206,8 +207,8 @@ def test_absorption_as_stated(resid):
         assert 0.25 <= loose.main_recall <= 0.85, c
         assert loose.main_recall + loose.absorption_rate == pytest.approx(1.0, abs=0.05), c
         got[c] = strict.absorption_rate
-    assert 0.3 <= got["token:keyword"] <= 0.5 and 0.1 <= got["token:number"] <= 0.3
-    assert max(got["token:name"], got["in_string"], got["in_comment"]) <= 0.12
+    assert 0.25 <= got["token:keyword"] <= 0.45 and 0.3 <= got["token:number"] <= 0.45
+    assert 0.05 <= got["in_string"] <= 0.17 and max(got["token:name"], got["in_comment"]) <= 0.06
 
 
 # ---------------------------------------------------------------------------------------------- interpretation
@@ -215,7 +216,7 @@ def test_absorption_as_stated(resid):
 
 def test_probe_ceiling_as_stated(mlp0):
     """No single latent or neuron comes near the recorded probe F1 on the page's broad concepts
-    (best latent F1 at most about 0.55; probe 0.6 to 0.92)."""
+    (best latent F1 at most about 0.5; probe 0.6 to 0.93; measured 0.51, 0.61 to 0.93)."""
     from course_utils.course_lm import MODEL_DIR
 
     data, _, f = mlp0
@@ -230,13 +231,14 @@ def test_probe_ceiling_as_stated(mlp0):
 
 
 def test_score_distributions_as_stated(mlp0):
-    """Bimodal latents: ≥ 18% of firing latents above 0.5 (measured 22.7%) against < 1% of neurons and
-    random directions; the median firing latent scores 0, below the median neuron (0.10)."""
+    """Bimodal latents: ≥ 18% of firing latents above 0.5 (measured 22.5%) against about 1% of neurons
+    and fewer random directions (1.0%, 0.2%); the median firing latent scores 0, below the median
+    neuron (0.10)."""
     data, sae, _ = mlp0
     s = interp.score_units_at_hook(sae, data)
     lat = s["latents"].summary()
     assert lat["frac_above_0.5"] >= 0.18 and lat["median"] == 0.0
-    assert s["neurons"].summary()["frac_above_0.5"] < 0.01 and s["random"].summary()["frac_above_0.5"] < 0.01
+    assert s["neurons"].summary()["frac_above_0.5"] <= 0.015 and s["random"].summary()["frac_above_0.5"] < 0.01
     assert 0.07 <= s["neurons"].summary()["median"] <= 0.13
 
 
@@ -271,12 +273,12 @@ def test_dashboard_on_gpt2_with_a_pretrained_sae():
 
 def test_firing_fractions_as_stated(lm, mlp0):
     """Figure 'firing': on the page's tokens the TopK has about 8% dead latents and almost no dense
-    ones; the JumpReLU none dead and about 6% dense (measured 8.5%, 0.10%; 0%, 5.66%)."""
+    ones; the JumpReLU none dead and about 7% dense (measured 8.0%, 0.10%; 0%, 7.37%)."""
     model, _ = lm
     data, _, f = mlp0
     with torch.no_grad():
         g = load_course_sae("mlp0-jumprelu-2048", model).encode(data.acts)
-    for lat, dead, dense in ((f, (0.06, 0.11), (0.0, 0.005)), (g, (0.0, 0.005), (0.045, 0.07))):
+    for lat, dead, dense in ((f, (0.06, 0.11), (0.0, 0.005)), (g, (0.0, 0.005), (0.055, 0.09))):
         freq = (lat != 0).float().mean(0)
         assert dead[0] <= float((freq == 0).float().mean()) <= dead[1]
         assert dense[0] <= float((freq > 0.1).float().mean()) <= dense[1]

@@ -214,11 +214,12 @@ def test_shipped_monosemanticity_remeasured(model, name):
 @pytest.mark.skipif("mlp0-topk-2048" not in SHIPPED, reason="mlp0-topk-2048 is not shipped yet")
 def test_shipped_results_as_stated():
     """What the shipped run measured (one seed; bounds a little inside the recorded values): the
-    layer-0 MLP TopK beats the issue's first SAE (CE recovered 0.91, FVU 0.35), and at that hook a
-    larger share of latents than of neurons or random directions is monosemantic by the
-    chance-corrected precision at recall ≥ 0.5 (recorded 0.23 vs 0.006 vs 0.002)."""
+    layer-0 MLP TopK beats the issue's first SAE (CE recovered 0.91, FVU 0.35, on the stage-1 model;
+    recorded here 0.926 and 0.250), and at that hook a larger share of latents than of neurons or
+    random directions is monosemantic by the chance-corrected precision at recall ≥ 0.5 (recorded
+    0.22 vs 0.010 vs 0.002)."""
     log = training_log("mlp0-topk-2048")
-    assert log["eval"]["ce_recovered_zero"] >= 0.94 and log["eval"]["fvu"] <= 0.30
+    assert log["eval"]["ce_recovered_zero"] >= 0.92 and log["eval"]["fvu"] <= 0.28
     mono = log["monosemanticity"]
     assert mono["latents"]["frac_above_0.5"] > 0.15
     assert mono["neurons"]["frac_above_0.5"] < 0.02 and mono["random"]["frac_above_0.5"] < 0.02
