@@ -20,7 +20,7 @@ set_seed(0)
 model, tokenizer = course_lm.load_course_lm()
 log = json.loads((course_lm.MODEL_DIR / "training_log.json").read_text())
 stage1 = json.loads((course_lm.STAGE1_DIR / "training_log.json").read_text())
-first = stage1["previous"]  # the first course model, trained on the standard library alone
+first = stage1["previous"]  # the first course model (standard library only)
 
 # %% [markdown]
 # ## The corpus and the tokenizer
