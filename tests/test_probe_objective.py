@@ -13,14 +13,6 @@ from course_utils import probe_objective as po
 
 
 @pytest.fixture(scope="module")
-def lm():
-    from course_utils.course_lm import load_course_lm
-
-    torch.set_num_threads(1)
-    return load_course_lm()
-
-
-@pytest.fixture(scope="module")
 def windows(lm):
     from course_utils.corpus import load_corpus
 

@@ -44,14 +44,6 @@ def short_runs(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def lm():
-    from course_utils.course_lm import load_course_lm
-
-    torch.set_num_threads(1)
-    return load_course_lm()
-
-
-@pytest.fixture(scope="module")
 def val(lm):
     from course_utils.saes.course import corpus_windows
 

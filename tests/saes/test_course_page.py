@@ -17,14 +17,6 @@ N_TOKENS = 8_192
 
 
 @pytest.fixture(scope="module")
-def lm():
-    from course_utils.course_lm import load_course_lm
-
-    torch.set_num_threads(1)
-    return load_course_lm()
-
-
-@pytest.fixture(scope="module")
 def mlp0(lm):
     model, tok = lm
     data = interp.labelled_activations(model, tok, MLP0, N_TOKENS)
