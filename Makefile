@@ -35,7 +35,7 @@ book: setup
 
 test: setup $(WHEELHOUSE)
 	bash tools/ensure_chromium.sh
-	$(BIN)/python -m pytest tests solutions --nbval-lax -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests solutions --nbval-lax -p no:cacheprovider --durations=30 $(PYTEST_ARGS)
 
 # the whole course in the .venv's Python (its bin first on PATH: `python` in terminals and ! cells); no npm
 lab: $(STAMP)

@@ -8,12 +8,14 @@ logistic loss of a linear head that reads the three concepts from ``blocks.1.hoo
 
     L = CE_next_token + weight * BCE(head(resid_post), labels),
 
-and, as a control, on the next-token loss alone (``weight = 0``) for the same steps and data. A
-fresh probe (:func:`course_utils.probes.probe_report`, the training log's protocol) then scores the
-fine-tuned model, so the auxiliary head itself is never scored. If the control stays short and the
+for each weight of a sweep (:data:`WEIGHTS`) and, as a control, on the next-token loss alone
+(``weight = 0``), for the same steps and data. A fresh probe
+(:func:`course_utils.probes.probe_report`, the training log's protocol) then scores each
+fine-tuned model, so the auxiliary head itself is never scored. If the control stays short and an
 auxiliary run reaches the targets, the architecture can represent the concepts there and the
-training objective is what stops it. The fine-tuned weights are not shipped; the report is
-(``python -m course_utils.probe_objective``).
+training objective is what stops it; the report also names the smallest weight that reaches
+every target. The fine-tuned weights are not shipped; the report, written by
+``python -m course_utils.probe_objective``, is.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import torch
 CONCEPTS = ("in_string", "in_docstring", "in_comment")
 HOOK = "blocks.1.hook_resid_post"
 TARGETS = {"in_string": 0.8, "in_docstring": 0.8, "in_comment": 0.9}
+WEIGHTS = (0.0, 0.03, 0.1, 0.3, 0.5, 1.0)  # the shipped report's sweep; 0 is the control
 REPORT = Path(__file__).parent / "data" / "course_lm" / "probe_objective.json"
 
 
@@ -89,7 +92,15 @@ def finetune(model: Any, ids: torch.Tensor, labels: torch.Tensor, steps: int, we
     return {"ce": round(ce.item(), 4), "bce": round(aux.item(), 4)}
 
 
-def run(steps: int = 600, weights: tuple[float, ...] = (0.0, 1.0), max_tokens: int = 400_000,
+def smallest_passing(report: dict[str, Any]) -> str | None:
+    """The smallest auxiliary weight (a key of ``report["runs"]``) whose fresh probes reach every
+    target, or ``None`` when no run does; the weight-0 control never counts."""
+    passing = [w for w, r in report["runs"].items() if float(w) > 0
+               and all(r["probe_f1"][c] >= t for c, t in report["targets"].items())]
+    return min(passing, key=float, default=None)
+
+
+def run(steps: int = 600, weights: tuple[float, ...] = WEIGHTS, max_tokens: int = 400_000,
         n_train: int = 30_000, seed: int = 0) -> dict[str, Any]:
     """The report: for each auxiliary ``weight``, the fine-tuned model's validation loss (nats per
     token, stdlib validation files) and probe F1 at :data:`HOOK`, against the shipped model's."""
@@ -97,6 +108,8 @@ def run(steps: int = 600, weights: tuple[float, ...] = (0.0, 1.0), max_tokens: i
     from course_utils.course_lm import encode_split, evaluate, load_course_lm
     from course_utils.probes import probe_report, probe_texts
 
+    if not weights or len({f"{w:g}" for w in weights}) != len(weights) or min(weights) < 0:
+        raise ValueError(f"weights must be distinct and >= 0 (0 is the control), got {weights}")
     torch.set_num_threads(1)
     train_texts, val_texts = probe_texts()
     probe_set = set(train_texts)
@@ -121,13 +134,14 @@ def run(steps: int = 600, weights: tuple[float, ...] = (0.0, 1.0), max_tokens: i
         m, _ = load_course_lm()
         last = finetune(m, ids, labels, steps, w, seed=seed)
         out["runs"][f"{w:g}"] = {**measure(m), "last_step": last, "seconds": round(time.time() - t0)}
+    out["smallest_passing_weight"] = smallest_passing(out)
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m course_utils.probe_objective", description=__doc__)
     p.add_argument("--steps", type=int, default=600)
-    p.add_argument("--weights", type=float, nargs="+", default=[0.0, 1.0])
+    p.add_argument("--weights", type=float, nargs="+", default=list(WEIGHTS))
     p.add_argument("--max-tokens", type=int, default=400_000)
     p.add_argument("--n-train", type=int, default=30_000)
     p.add_argument("--out", type=Path, default=REPORT)

@@ -175,10 +175,11 @@ dashboards.plot_firing_histogram(freqs)
 # $W_\text{dec}[i]\,W_\text{out}\,W_U$ (the direct path, which skips layer 1 and the final
 # LayerNorm's scale), centred over the vocabulary because softmax ignores a constant.
 #
-# In a live notebook the contexts are drawn by circuitsvis, as in appendix A: its top-samples
-# element (activation in blue; hover a token for its value), run from the JavaScript bundle the
-# package ships and written into the output (`dashboard_html(..., backend="circuitsvis")`), so
-# nothing is fetched. Left to itself, circuitsvis would first try to reach google.com and, if it
+# In a live notebook the contexts are drawn by circuitsvis {cite}`cooney2023circuitsvis`, as in
+# appendix A: its top-samples element (activation in blue; hover a token for its value), run from
+# the JavaScript bundle the package ships and written into the output
+# (`dashboard_html(..., backend="circuitsvis")`), so nothing is fetched. Left to itself,
+# circuitsvis would first try to reach google.com and, if it
 # could, load its script from a CDN. The website keeps the course's plain-HTML rendering (the
 # default backend, red as above): every circuitsvis rendering carries its own copy of the bundle,
 # and the sizes printed under the dashboards below show what three dozen would add to this page.
