@@ -38,6 +38,7 @@ from course_utils.applications.steering import (
     add_hook,
     best_latent,
     clamp_hook,
+    clamp_response,
     compare_to_random,
     concept_fraction,
     concept_of_generated,
@@ -56,7 +57,7 @@ from course_utils.applications.steering import (
 
 __all__ = [
     "OrthonormalDictionary", "Probe", "Savings", "ShiftResult", "ablate_latents", "add_hook", "best_latent", "biased_and_balanced",
-    "clamp_hook", "compare_to_random", "concept_fraction", "concept_of_generated", "concept_precision", "dose_response", "dose_response_many",
+    "clamp_hook", "clamp_response", "compare_to_random", "concept_fraction", "concept_of_generated", "concept_precision", "dose_response", "dose_response_many",
     "fit_probe", "generate_ids", "group_accuracy", "latent_attribution", "latent_direction",
     "matching_width", "mean_difference_direction", "monosemantic_loss", "planted_task", "plot_dose_response",
     "plot_savings", "plot_shift", "plot_steering_cost", "probe_direction", "prompt_windows", "rowwise_add_hook", "run_shift",

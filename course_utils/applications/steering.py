@@ -11,7 +11,8 @@ monosemanticity", feature clamping) edits one hook during generation:
 The effect is read off the generated text by the course's labeller: the fraction of generated tokens
 inside a comment (or a string) against the unsteered baseline, over a grid of strengths (a
 dose-response curve), for an SAE decoder direction, a linear-probe direction, a difference of class
-means and random directions of the same norm. The cost is the next-token loss on held-out text with
+means and random directions of the same norm (or, for a clamped latent, over a grid of clamp values,
+:func:`clamp_response`). The cost is the next-token loss on held-out text with
 the edit applied at every position.
 
 Generated code need not parse, and :func:`course_utils.labels.char_labels` needs parsable source, so
@@ -207,6 +208,23 @@ def dose_response(model: Any, tokenizer: Any, prompts: torch.Tensor, hook_name: 
     out = []
     for s in strengths:
         gen = generate_ids(model, prompts, max_new_tokens, [(hook_name, add_hook(direction, s))])
+        out.append(concept_fraction(tokenizer, prompts, gen, concept))
+    return np.array(out)
+
+
+def clamp_response(model: Any, tokenizer: Any, prompts: torch.Tensor, hook_name: str, sae: Any,
+                   latent: int, values: Sequence[float], concept: str = "in_string",
+                   max_new_tokens: int = 24) -> np.ndarray:
+    """Fraction of generated tokens in ``concept`` when SAE latent ``latent`` is clamped to each of
+    ``values`` at ``hook_name`` (:func:`clamp_hook`, every position; the error term kept):
+    ``[n_values]``, the clamping counterpart of :func:`dose_response`."""
+    check_concept(concept)
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+        raise ValueError(f"values must be a non-empty sequence of clamp values, got {values!r}")
+    hooks = [clamp_hook(sae, latent, v) for v in values]  # checks the latent and every value first
+    out = []
+    for hook in hooks:
+        gen = generate_ids(model, prompts, max_new_tokens, [(hook_name, hook)])
         out.append(concept_fraction(tokenizer, prompts, gen, concept))
     return np.array(out)
 

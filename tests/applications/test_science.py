@@ -5,7 +5,8 @@ shortened version of the page's runs (same hooks, SAE, concepts and seeds; fewer
   least 0.1 over the unsteered baseline at strength 32, >= 1 standard deviation of eight random
   directions of the same norm above their mean; the best SAE latent lies inside their range, within
   one standard deviation of their mean; every edit of norm 8 costs held-out loss (> 0.1 nats); and
-  the page's own run reproduces the fractions, z-scores and loss band its text quotes;
+  the page's own run reproduces the fractions, z-scores and loss band its text quotes, and its
+  clamping run the fractions it quotes for each multiple of a latent's maximum;
 * SHIFT: the biased probe is confounded (worst group < 0.3, spurious accuracy > 0.6), the oracle beats
   it by > 0.1 on the intended label, SHIFT lowers spurious accuracy but moves intended accuracy by
   less than 0.05, so SCR < 0.2 (the paper's effect is measured to differ; sampling seeds 0-3 gave
@@ -114,6 +115,34 @@ def test_the_pages_steering_numbers(setup):
     windows = corpus_windows(tok, "validation", 8 * 128, model.cfg.n_ctx, seed=2)
     at8 = [app.steered_loss(model, windows, [(HOOK, app.add_hook(d, 8.0))]) for d in rand]
     assert min(at8) == pytest.approx(3.64, abs=0.02) and max(at8) == pytest.approx(4.60, abs=0.02)
+
+
+@torch.no_grad()
+def test_the_pages_clamping_numbers(setup):
+    """The page's clamping run at 0, 1, 2 and 5 times each latent's maximum (12 prompts, 20 new
+    tokens): ablation leaves the unsteered 0.35, the string latent at its maximum gives 0.29, twice
+    the maximum 0.45 and 0.44, five times the degenerate 0.33 (to within 0.02, as above); and
+    clamping to 0 a latent that never fires on the prompts leaves generation unchanged (the hook
+    keeps the SAE error instead of splicing in the reconstruction)."""
+    from course_utils.corpus import load_corpus
+
+    model, tok, sae, train, _ = setup
+    y = train.labels["in_string"]
+    latents = sae.encode(train.acts)
+    best = app.best_latent(latents.numpy(), y)
+    mean_diff = app.mean_difference_direction(train.acts, y)
+    nearest = int((sae.W_dec @ mean_diff / sae.W_dec.norm(dim=1)).argmax())
+    assert (best, nearest) == (1178, 1812)
+    prompts = app.prompt_windows(tok, [f.text for f in load_corpus("validation")], 12, 48, seed=0)
+    want = {best: [0.35, 0.29, 0.45, 0.33], nearest: [0.35, 0.35, 0.44, 0.33]}
+    for lat, fractions in want.items():
+        top = float(latents[:, lat].max())
+        got = app.clamp_response(model, tok, prompts, HOOK, sae, lat, [m * top for m in (0, 1, 2, 5)],
+                                 "in_string", 20)
+        assert got == pytest.approx(fractions, abs=0.02), lat
+    silent = int(sae.encode(model.run_with_cache(prompts)[1][HOOK]).amax((0, 1)).argmin())
+    plain = app.generate_ids(model, prompts[:4], 6)
+    assert torch.equal(app.generate_ids(model, prompts[:4], 6, [(HOOK, app.clamp_hook(sae, silent, 0.0))]), plain)
 
 
 @torch.no_grad()

@@ -359,3 +359,21 @@ def test_prompt_windows_takes_further_starts_when_the_texts_run_out():
     for bad in (0, 2.0, True):
         with pytest.raises(ValueError, match="n_prompts"):
             steering.prompt_windows(tok, texts, bad)
+
+
+@pytest.mark.parametrize("kwargs, err, match", [
+    (dict(latent=3), ValueError, "unknown latent id 3"),
+    (dict(latent=1.0), TypeError, "int id"),
+    (dict(values=[0.0, float("nan")]), ValueError, "value must be finite"),
+    (dict(values=[1.0, "2"]), TypeError, "value must be a real number"),
+    (dict(values=[]), ValueError, "non-empty sequence"),
+    (dict(values=5.0), ValueError, "non-empty sequence"),
+    (dict(concept="stmt:def"), ValueError, "in_comment"),
+])
+def test_clamp_response_rejects_bad_input_before_generating(kwargs, err, match):
+    args = dict(model=FakeModel(), tokenizer=None, prompts=torch.zeros(2, 3, dtype=torch.long),
+                hook_name="blocks.0.hook_resid_pre", sae=FakeSAE(torch.eye(4)[:3]), latent=1,
+                values=[0.0, 8.0], concept="in_string", max_new_tokens=2)
+    args.update(kwargs)
+    with pytest.raises(err, match=match):
+        steering.clamp_response(**args)
