@@ -23,14 +23,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
+
+from course_utils.saes.io import CFG, SAE_LENS_VERSION, WEIGHTS, check_tensors, read_folder
 
 if TYPE_CHECKING:
     from course_utils.circuits.transcoders import JumpReLUTranscoder, TopKTranscoder, Transcoder
 
-CFG = "cfg.json"
-WEIGHTS = "sae_weights.safetensors"
-SAE_LENS_VERSION = "6.54.12"
 SAE_LENS_ARCHITECTURES = ("jumprelu_transcoder", "jumprelu_skip_transcoder", "topk_transcoder",
                           "topk_skip_transcoder")
 
@@ -98,15 +97,8 @@ def load_transcoder(path: str | Path) -> TopKTranscoder | JumpReLUTranscoder:
     must match the tensors' shapes, and an SAE folder is refused with a clear error."""
     from course_utils.circuits.transcoders import TRANSCODERS
 
-    if not isinstance(path, (str, Path)):
-        raise TypeError(f"path must be a folder path, got {type(path).__name__}")
+    cfg, tensors = read_folder(path, "transcoder")
     path = Path(path)
-    if not (path / CFG).is_file() or not (path / WEIGHTS).is_file():
-        raise ValueError(f"{path} is not a saved transcoder: expected {CFG} and {WEIGHTS} in it")
-    try:
-        cfg = json.loads((path / CFG).read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path / CFG} is not valid JSON ({e}): the file is corrupted") from e
     if "d_out" not in cfg:
         raise ValueError(f"{path} holds {cfg.get('architecture')!r} with no d_out: an SAE, not a transcoder "
                          "(load it with course_utils.saes.load_sae)")
@@ -120,18 +112,9 @@ def load_transcoder(path: str | Path) -> TopKTranscoder | JumpReLUTranscoder:
         raise ValueError(f"{path}: unknown transcoder architecture {name!r}; choose one of {sorted(TRANSCODERS)}")
     cls = TRANSCODERS[name]
     tc = cls(cls.config_class(**kwargs))
-    try:
-        tensors = load_file(str(path / WEIGHTS))
-    except Exception as e:  # safetensors raises its own error types for truncated files
-        raise ValueError(f"{path / WEIGHTS} could not be read ({e}): the file is corrupted") from e
     _, _, own = sae_lens_state(tc)
-    if set(tensors) != set(own):
-        raise ValueError(f"{path}: tensors {sorted(tensors)} do not match a {type(tc).__name__} with "
-                         f"skip={tc.cfg.skip} (expected {sorted(own)})")
-    for k, t in tensors.items():
-        if t.shape != own[k].shape:
-            raise ValueError(f"{path}: {k} has shape {list(t.shape)} but the config implies {list(own[k].shape)} "
-                             f"(d_in={tc.cfg.d_in}, d_sae={tc.cfg.d_sae}, d_out={tc.cfg.d_out})")
+    check_tensors(tensors, own, path, f"{type(tc).__name__} with skip={tc.cfg.skip}",
+                  f"d_in={tc.cfg.d_in}, d_sae={tc.cfg.d_sae}, d_out={tc.cfg.d_out}")
     tc.to(tensors["W_dec"].dtype)
     with torch.no_grad():
         for k, t in tensors.items():

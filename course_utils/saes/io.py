@@ -46,13 +46,36 @@ def save_sae(sae: SAE, path: str | Path, hook_name: str = "toy", model_name: str
     return path
 
 
-def _read(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+def read_folder(path: object, what: str = "SAE") -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """``cfg.json`` and the tensors of a SAELens folder (an SAE or a transcoder: ``what`` names it in
+    the errors). A path of another type is a TypeError; a missing, unreadable or truncated file a
+    ValueError that names the file."""
     if not isinstance(path, (str, Path)):
         raise TypeError(f"path must be a folder path, got {type(path).__name__}")
     path = Path(path)
     if not (path / CFG).is_file() or not (path / WEIGHTS).is_file():
-        raise ValueError(f"{path} is not a saved SAE: expected {CFG} and {WEIGHTS} in it")
-    return json.loads((path / CFG).read_text()), load_file(str(path / WEIGHTS))
+        raise ValueError(f"{path} is not a saved {what}: expected {CFG} and {WEIGHTS} in it")
+    try:
+        cfg = json.loads((path / CFG).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path / CFG} is not valid JSON ({e}): the file is corrupted") from e
+    try:
+        tensors = load_file(str(path / WEIGHTS))
+    except Exception as e:  # safetensors raises its own error types for truncated files
+        raise ValueError(f"{path / WEIGHTS} could not be read ({e}): the file is corrupted") from e
+    return cfg, tensors
+
+
+def check_tensors(tensors: dict[str, torch.Tensor], own: dict[str, torch.Tensor], path: object,
+                  owner: str, dims: str) -> None:
+    """The file's tensors are exactly the names and shapes of ``own`` (the module's state in SAELens
+    names); ``owner`` and ``dims`` describe the module in the ValueError."""
+    if set(tensors) != set(own):
+        raise ValueError(f"{path}: tensors {sorted(tensors)} do not match a {owner} (expected {sorted(own)})")
+    for name, t in tensors.items():
+        if t.shape != own[name].shape:
+            raise ValueError(f"{path}: {name} has shape {list(t.shape)} but the config implies "
+                             f"{list(own[name].shape)} ({dims})")
 
 
 def load_sae(path: str | Path, expected: type | None = None) -> SAE:
@@ -61,7 +84,7 @@ def load_sae(path: str | Path, expected: type | None = None) -> SAE:
     from course_utils.saes import ARCHITECTURES
     from course_utils.saes.base import SAE
 
-    cfg, tensors = _read(Path(path))
+    cfg, tensors = read_folder(path)
     course = cfg.get("metadata", {}).get("course_utils")
     if course is not None:
         name = course.get("architecture")
@@ -94,13 +117,7 @@ def load_sae(path: str | Path, expected: type | None = None) -> SAE:
 
 def _load_tensors(sae: SAE, tensors: dict[str, torch.Tensor], path: object) -> None:
     _, _, own = sae.sae_lens_state()
-    if set(tensors) != set(own):
-        raise ValueError(f"{path}: tensors {sorted(tensors)} do not match a {type(sae).__name__} "
-                         f"(expected {sorted(own)})")
-    for name, t in tensors.items():
-        if t.shape != own[name].shape:
-            raise ValueError(f"{path}: {name} has shape {list(t.shape)} but the config implies "
-                             f"{list(own[name].shape)} (d_in={sae.cfg.d_in}, d_sae={sae.cfg.d_sae})")
+    check_tensors(tensors, own, path, type(sae).__name__, f"d_in={sae.cfg.d_in}, d_sae={sae.cfg.d_sae}")
     sae.to(tensors["W_dec"].dtype)
     with torch.no_grad():
         for name, t in tensors.items():

@@ -106,3 +106,18 @@ def test_missing_files_and_extra_tensors_are_refused(tmp_path):
     save_file(tensors, str(path / "sae_weights.safetensors"))
     with pytest.raises(ValueError, match="do not match a ReLUSAE"):
         load_sae(path)
+
+
+def test_corrupted_and_truncated_files_are_named(tmp_path):
+    path = save_sae(_randomised("topk"), tmp_path / "t")
+    weights = path / "sae_weights.safetensors"
+    good = weights.read_bytes()
+    weights.write_bytes(good[: len(good) // 2])
+    with pytest.raises(ValueError, match=r"sae_weights.safetensors could not be read .*corrupted"):
+        load_sae(path)
+    weights.write_bytes(good)
+    (path / "cfg.json").write_text('{"d_in": 12,')
+    with pytest.raises(ValueError, match=r"cfg.json is not valid JSON .*corrupted"):
+        load_sae(path)
+    with pytest.raises(TypeError, match="folder path"):
+        load_sae(3)
