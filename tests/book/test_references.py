@@ -4,8 +4,9 @@ Reads the sources (no build needed): every page in _toc.yml, and the metadata an
 of every chapter in it (both are rendered on the site). Numbered mentions ("chapter 4", "chapters 2 and 3",
 "Appendix B") must name chapters in _toc.yml; relative links must point at files that exist and
 are in the book; a chapter mention followed by an italic title, "Chapter 3 (*Incidental
-polysemanticity*)", must use that chapter's title or short title. New chapters are picked up from
-_toc.yml and their folders automatically.
+polysemanticity*)", must use that chapter's title or short title (for a chapter in parts, such as
+ch04_saes and ch04b_saes_course_model, either part's). New chapters are picked up from _toc.yml and
+their folders automatically.
 """
 
 from __future__ import annotations
@@ -35,14 +36,15 @@ def _toc_docs() -> list[str]:
     return docs
 
 
-def _book_chapters() -> tuple[dict[int, Path], dict[str, Path]]:
-    """Chapter folders in the toc: {number: folder}, {appendix letter: folder}."""
-    chapters: dict[int, Path] = {}
+def _book_chapters() -> tuple[dict[int, list[Path]], dict[str, Path]]:
+    """Chapter folders in the toc: {number: its parts' folders} (``ch04_saes`` and
+    ``ch04b_saes_course_model`` are both chapter 4), {appendix letter: folder}."""
+    chapters: dict[int, list[Path]] = {}
     appendices: dict[str, Path] = {}
     for doc in _toc_docs():
         folder = Path(doc).parent
-        if m := re.fullmatch(r"ch(\d+)_\w+", folder.name):
-            chapters[int(m.group(1))] = ROOT / folder
+        if m := re.fullmatch(r"ch(\d+)[a-z]?_\w+", folder.name):
+            chapters.setdefault(int(m.group(1)), []).append(ROOT / folder)
         elif m := re.fullmatch(r"app([A-Z])_\w+", folder.name):
             appendices[m.group(1)] = ROOT / folder
     return chapters, appendices
@@ -86,7 +88,7 @@ def _text(path: Path) -> str:
     return re.sub(r"\s*\n\s*", " ", raw)
 
 
-def problems_in(text: str, where: str, chapters: dict[int, Path], appendices: dict[str, Path],
+def problems_in(text: str, where: str, chapters: dict[int, list[Path]], appendices: dict[str, Path],
                 base: Path, docs: set[str]) -> list[str]:
     out = []
     for m in CHAPTER_MENTION.finditer(text):
@@ -98,10 +100,11 @@ def problems_in(text: str, where: str, chapters: dict[int, Path], appendices: di
     for m in TITLED_MENTION.finditer(text):
         n, title = int(m.group(1)), m.group(2).strip().lower()
         if n in chapters:
-            meta = yaml.safe_load((chapters[n] / "chapter.yml").read_text(encoding="utf-8"))
-            if title not in {meta["title"].lower(), meta["short_title"].lower()}:
-                out.append(f"{where}: chapter {n} is called *{m.group(2)}*, but its title is "
-                           f"{meta['short_title']!r}")
+            metas = [yaml.safe_load((part / "chapter.yml").read_text(encoding="utf-8"))
+                     for part in chapters[n]]
+            if title not in {t.lower() for meta in metas for t in (meta["title"], meta["short_title"])}:
+                names = " or ".join(repr(meta["short_title"]) for meta in metas)
+                out.append(f"{where}: chapter {n} is called *{m.group(2)}*, but its title is {names}")
     for m in LOCAL_LINK.finditer(text):
         target = (base / m.group(1).split("#")[0]).resolve()
         if not m.group(1).split("#")[0]:
@@ -128,17 +131,23 @@ def test_no_page_refers_to_a_missing_chapter_or_page():
 @pytest.mark.parametrize("text, n_problems", [
     ("As chapter 9 shows", 1),  # a chapter number the book lacks
     ("chapters 2 and 9", 1),
-    ("Chapters 4 to 7 take a model apart", 4),
+    ("Chapters 4 to 7 take a model apart", 3),
     ("see Appendix Z", 1),
     ("[Chapter 2](../ch02_superposition/index.ipynb) (*Superposition geometry*)", 1),  # wrong title
     ("[a page](../ch09_missing/index.ipynb)", 1),  # a link to nothing
     ("[Chapter 2](../ch02_superposition/index.ipynb) (*Superposition*)", 0),
     ("chapters 1 to 3; Appendix A", 0),
+    ("Chapter 4 (*SAEs on the course model*)", 0),  # the title of chapter 4's second part
+    ("Chapter 4 (*Sparse autoencoders*)", 0),
+    ("Chapter 4 (*Sparse codes*)", 1),
+    ("chapter 5", 1),
 ])
 def test_the_reference_check_catches_what_it_should(text, n_problems):
-    # A fixed book (chapters 1-3 and appendix A), so that chapters landing later change nothing here.
+    # A fixed book (chapters 1-4, chapter 4 in two parts, and appendix A), so that chapters landing
+    # later change nothing here.
     book = ROOT / "book"
-    chapters = {1: book / "ch01_polysemanticity", 2: book / "ch02_superposition", 3: book / "ch03_incidental"}
+    chapters = {1: [book / "ch01_polysemanticity"], 2: [book / "ch02_superposition"],
+                3: [book / "ch03_incidental"], 4: [book / "ch04_saes", book / "ch04b_saes_course_model"]}
     appendices = {"A": book / "appA_course_model"}
     base = book / "ch01_polysemanticity"
     found = problems_in(text, "text", chapters, appendices, base, set(_toc_docs()))
