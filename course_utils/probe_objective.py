@@ -14,7 +14,8 @@ for each weight of a sweep (:data:`WEIGHTS`) and, as a control, on the next-toke
 fine-tuned model, so the auxiliary head itself is never scored. If the control stays short and an
 auxiliary run reaches the targets, the architecture can represent the concepts there and the
 training objective is what stops it; the report also names the smallest weight that reaches
-every target. The fine-tuned weights are not shipped; the report, written by
+every target. With ``--deeper`` it also tries the smallest change of the model instead of the
+objective: one more block (:func:`deepen`), trained on the next-token loss alone. The fine-tuned weights are not shipped; the report, written by
 ``python -m course_utils.probe_objective``, is.
 """
 
@@ -100,10 +101,36 @@ def smallest_passing(report: dict[str, Any]) -> str | None:
     return min(passing, key=float, default=None)
 
 
+def deepen(model: Any, seed: int = 0) -> Any:
+    """A copy of ``model`` with one more block on top whose attention and MLP output weights and
+    biases (``W_O``, ``b_O``, ``W_out``, ``b_out``) are zero, so that at the start it computes exactly
+    what ``model`` does; its other new weights are the library's initialisation for ``seed``."""
+    import dataclasses
+
+    from transformer_lens import HookedTransformer
+
+    from course_utils.course_lm import CourseLMConfig
+
+    fields = {f.name for f in dataclasses.fields(CourseLMConfig)}
+    cfg = CourseLMConfig(**{k: getattr(model.cfg, k) for k in fields})
+    cfg = dataclasses.replace(cfg, n_layers=cfg.n_layers + 1)
+    hooked = dataclasses.replace(cfg.hooked_config(), seed=seed)  # the library seeds its init from it
+    deep = HookedTransformer(hooked, move_to_device=False)
+    state = deep.state_dict()
+    state.update(model.state_dict())
+    top = f"blocks.{cfg.n_layers - 1}"
+    for name in ("attn.W_O", "attn.b_O", "mlp.W_out", "mlp.b_out"):
+        state[f"{top}.{name}"] = torch.zeros_like(state[f"{top}.{name}"])
+    deep.load_state_dict(state)
+    return deep.eval()
+
+
 def run(steps: int = 600, weights: tuple[float, ...] = WEIGHTS, max_tokens: int = 400_000,
-        n_train: int = 30_000, seed: int = 0) -> dict[str, Any]:
+        n_train: int = 30_000, seed: int = 0, deeper: bool = False) -> dict[str, Any]:
     """The report: for each auxiliary ``weight``, the fine-tuned model's validation loss (nats per
-    token, stdlib validation files) and probe F1 at :data:`HOOK`, against the shipped model's."""
+    token, stdlib validation files) and probe F1 at :data:`HOOK`, against the shipped model's. With
+    ``deeper``, also the shipped model plus one block (:func:`deepen`) fine-tuned the same way on the
+    next-token loss alone, probed at its own last residual stream and at :data:`HOOK`."""
     from course_utils.corpus import load_corpus
     from course_utils.course_lm import encode_split, evaluate, load_course_lm
     from course_utils.probes import probe_report, probe_texts
@@ -118,15 +145,17 @@ def run(steps: int = 600, weights: tuple[float, ...] = WEIGHTS, max_tokens: int 
     ids, labels = labelled_windows(tok, texts, model.cfg.n_ctx, max_tokens)
     val = encode_split(tok, "validation")
 
-    def measure(m: Any) -> dict[str, Any]:
-        rep = probe_report(m, tok, train_texts, val_texts, hooks=(HOOK,), concepts=list(CONCEPTS),
+    def measure(m: Any, hook: str = HOOK) -> dict[str, Any]:
+        hooks = tuple(dict.fromkeys((hook, HOOK)))
+        rep = probe_report(m, tok, train_texts, val_texts, hooks=hooks, concepts=list(CONCEPTS),
                            n_train=n_train, n_val=n_train // 2)
-        return {"val_loss": round(evaluate(m, val, m.cfg.n_ctx), 4), "probe_f1": rep["f1"][HOOK]}
+        got = {"val_loss": round(evaluate(m, val, m.cfg.n_ctx), 4), "probe_f1": rep["f1"][hook]}
+        return got if hook == HOOK else {**got, "hook": hook, "probe_f1_at_hook": rep["f1"][HOOK]}
 
     out: dict[str, Any] = {
         "command": f"python -m course_utils.probe_objective --steps {steps} --weights "
                    + " ".join(f"{w:g}" for w in weights)
-                   + f" --max-tokens {max_tokens} --n-train {n_train}",
+                   + f" --max-tokens {max_tokens} --n-train {n_train}" + (" --deeper" if deeper else ""),
         "hook": HOOK, "targets": TARGETS, "steps": steps, "batch_size": 16, "lr": 1e-4,
         "finetune_tokens": int(ids.numel()), "seed": seed, "shipped": measure(model), "runs": {}}
     for w in weights:
@@ -135,6 +164,13 @@ def run(steps: int = 600, weights: tuple[float, ...] = WEIGHTS, max_tokens: int 
         last = finetune(m, ids, labels, steps, w, seed=seed)
         out["runs"][f"{w:g}"] = {**measure(m), "last_step": last, "seconds": round(time.time() - t0)}
     out["smallest_passing_weight"] = smallest_passing(out)
+    if deeper:
+        t0 = time.time()
+        m = deepen(model, seed=seed)
+        last = finetune(m, ids, labels, steps, 0.0, seed=seed)
+        top = f"blocks.{m.cfg.n_layers - 1}.hook_resid_post"
+        out["deeper"] = {**measure(m, top), "n_layers": m.cfg.n_layers, "last_step": last,
+                         "seconds": round(time.time() - t0)}
     return out
 
 
@@ -144,9 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weights", type=float, nargs="+", default=list(WEIGHTS))
     p.add_argument("--max-tokens", type=int, default=400_000)
     p.add_argument("--n-train", type=int, default=30_000)
+    p.add_argument("--deeper", action="store_true",
+                   help="also fine-tune the model with one more block, next-token loss only")
     p.add_argument("--out", type=Path, default=REPORT)
     a = p.parse_args(argv)
-    rep = run(a.steps, tuple(a.weights), a.max_tokens, a.n_train)
+    rep = run(a.steps, tuple(a.weights), a.max_tokens, a.n_train, deeper=a.deeper)
     a.out.write_text(json.dumps(rep, indent=1) + "\n")
     print(json.dumps({k: rep["runs"][k]["probe_f1"] for k in rep["runs"]}))
     print(f"wrote {a.out}")

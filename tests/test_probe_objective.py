@@ -59,14 +59,36 @@ def test_finetune_is_deterministic_and_uses_the_weight(windows):
 @pytest.mark.slow
 def test_shortened_command_writes_the_report(tmp_path):
     out = tmp_path / "r.json"
-    args = ["--steps", "2", "--weights", "0", "1", "--max-tokens", "2048", "--n-train", "2000"]
+    args = ["--steps", "2", "--weights", "0", "1", "--max-tokens", "2048", "--n-train", "2000", "--deeper"]
     assert po.main([*args, "--out", str(out)]) == 0
     rep = json.loads(out.read_text())
-    assert rep["command"].endswith("--steps 2 --weights 0 1 --max-tokens 2048 --n-train 2000")
+    assert rep["command"].endswith("--steps 2 --weights 0 1 --max-tokens 2048 --n-train 2000 --deeper")
+    deeper = rep["deeper"]
+    assert deeper["n_layers"] == 3 and deeper["hook"] == "blocks.2.hook_resid_post"
+    assert set(deeper["probe_f1"]) == set(deeper["probe_f1_at_hook"]) == set(po.CONCEPTS)
     assert set(rep["runs"]) == {"0", "1"} and rep["finetune_tokens"] == 2048
     for r in (rep["shipped"], *rep["runs"].values()):
         assert set(r["probe_f1"]) == set(po.CONCEPTS) and 2.5 < r["val_loss"] < 4.5
     assert rep["smallest_passing_weight"] == po.smallest_passing(rep)
+
+
+def test_deepen_adds_a_block_that_changes_nothing_until_trained(lm):
+    model, tok = lm
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    deep, again, other = po.deepen(model), po.deepen(model), po.deepen(model, seed=1)
+    assert deep.cfg.n_layers == model.cfg.n_layers + 1 == 3
+    ids = torch.tensor([tok.encode("def f(x):\n    # one more\n    return x + 1\n").ids])
+    with torch.no_grad():
+        assert torch.equal(deep(ids), model(ids))  # exactly the same function at the start
+    top = deep.blocks[2]
+    for w in (top.attn.W_O, top.attn.b_O, top.mlp.W_out, top.mlp.b_out):
+        assert not w.any()
+    assert top.attn.W_Q.any() and top.mlp.W_in.any()  # the rest of the block is initialised
+    assert all(torch.equal(a, b) for a, b in zip(deep.state_dict().values(), again.state_dict().values()))
+    assert not torch.equal(deep.blocks[2].attn.W_Q, other.blocks[2].attn.W_Q)
+    with torch.no_grad():
+        deep.blocks[0].mlp.W_in.add_(1.0)  # the copy owns its weights: the model is untouched
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
 
 
 def test_smallest_passing_weight():
@@ -97,7 +119,7 @@ def test_the_shipped_report_as_the_page_states():
     log = json.loads((MODEL_DIR / "training_log.json").read_text())
     assert rep["shipped"]["probe_f1"] == {c: log["probe"]["f1"][po.HOOK][c] for c in po.CONCEPTS}
     assert rep["command"] == ("python -m course_utils.probe_objective --steps 600 --weights 0 0.03 0.1 "
-                              "0.3 0.5 1 --max-tokens 400000 --n-train 30000")
+                              "0.3 0.5 1 --max-tokens 400000 --n-train 30000 --deeper")
     assert rep["command"].split("--weights ")[1].startswith(" ".join(f"{w:g}" for w in po.WEIGHTS))
 
 
@@ -123,3 +145,16 @@ def test_the_auxiliary_objective_reaches_the_targets_as_stated():
     assert all(abs(runs[w]["val_loss"] - ctrl["val_loss"]) < 0.002 for w in ("0.03", "0.1"))
     assert 0.005 < runs["0.5"]["val_loss"] - ctrl["val_loss"] < 0.02
     assert 0 < runs["1"]["val_loss"] - ctrl["val_loss"] < 0.05
+
+
+def test_one_more_block_on_next_tokens_alone_changes_nothing_as_stated():
+    """Appendix A: the shipped model plus a third block, fine-tuned like the control, reads 0.76,
+    0.71, 0.62 at its last residual stream (within 0.01 of the control at every concept, 0.04 to
+    0.28 short of the targets), at a validation loss of 3.416."""
+    rep = json.loads(po.REPORT.read_text())
+    deep, ctrl = rep["deeper"], rep["runs"]["0"]
+    assert deep["n_layers"] == 3 and deep["hook"] == "blocks.2.hook_resid_post"
+    for c, t in po.TARGETS.items():
+        assert abs(deep["probe_f1"][c] - ctrl["probe_f1"][c]) <= 0.01, c
+        assert deep["probe_f1"][c] < t - 0.03, c
+    assert deep["val_loss"] == pytest.approx(3.416, abs=0.001)
