@@ -15,8 +15,8 @@ fine-tuned model, so the auxiliary head itself is never scored. If the control s
 auxiliary run reaches the targets, the architecture can represent the concepts there and the
 training objective is what stops it; the report also names the smallest weight that reaches
 every target. With ``--deeper`` it also tries the smallest change of the model instead of the
-objective: one more block (:func:`deepen`), trained on the next-token loss alone. The fine-tuned weights are not shipped; the report, written by
-``python -m course_utils.probe_objective``, is.
+objective: one more block (:func:`deepen`), trained on the next-token loss alone. The fine-tuned
+weights are not shipped; the report, written by ``python -m course_utils.probe_objective``, is.
 """
 
 from __future__ import annotations

@@ -204,12 +204,8 @@ def dose_response(model: Any, tokenizer: Any, prompts: torch.Tensor, hook_name: 
     ``hook_name``, one entry per strength: ``[n_strengths]``."""
     direction = check_direction(direction, model.cfg.d_model)
     check_concept(concept)
-    strengths = [check_strength(s) for s in strengths]
-    out = []
-    for s in strengths:
-        gen = generate_ids(model, prompts, max_new_tokens, [(hook_name, add_hook(direction, s))])
-        out.append(concept_fraction(tokenizer, prompts, gen, concept))
-    return np.array(out)
+    hooks = [add_hook(direction, check_strength(s)) for s in strengths]
+    return _fractions(model, tokenizer, prompts, hook_name, hooks, concept, max_new_tokens)
 
 
 def clamp_response(model: Any, tokenizer: Any, prompts: torch.Tensor, hook_name: str, sae: Any,
@@ -222,6 +218,12 @@ def clamp_response(model: Any, tokenizer: Any, prompts: torch.Tensor, hook_name:
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
         raise ValueError(f"values must be a non-empty sequence of clamp values, got {values!r}")
     hooks = [clamp_hook(sae, latent, v) for v in values]  # checks the latent and every value first
+    return _fractions(model, tokenizer, prompts, hook_name, hooks, concept, max_new_tokens)
+
+
+def _fractions(model: Any, tokenizer: Any, prompts: torch.Tensor, hook_name: str,
+               hooks: Sequence[Hook], concept: str, max_new_tokens: int) -> np.ndarray:
+    """``[n_hooks]``: the fraction of generated tokens in ``concept``, one greedy run per hook."""
     out = []
     for hook in hooks:
         gen = generate_ids(model, prompts, max_new_tokens, [(hook_name, hook)])
